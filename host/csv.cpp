@@ -1,0 +1,239 @@
+#include "csv.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include "btfit/error.h"
+
+namespace btfit {
+
+namespace {
+constexpr std::size_t kBlockBytes = std::size_t{4} << 20;
+}
+
+InputError::InputError(std::string file, std::size_t line, std::size_t column,
+                       const std::string& message)
+    : std::runtime_error(file + (line ? ":" + std::to_string(line) : std::string()) +
+                         (column ? ":" + std::to_string(column) : std::string()) + ": " + message),
+      file_(std::move(file)),
+      line_(line),
+      column_(column),
+      message_(message) {}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+bool parse_double(std::string_view text, double* out) {
+  text = trim(text);
+  if (text.empty()) return false;
+  if (text.front() == '+') text.remove_prefix(1);
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  const auto result = std::from_chars(first, last, *out);
+  return result.ec == std::errc() && result.ptr == last;
+}
+
+CsvReader::CsvReader(const std::string& path) : name_(path == "-" ? "<stdin>" : path) {
+  if (path == "-") {
+    file_ = stdin;
+  } else {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode))
+      throw InputError(name_, 0, 0, "is a directory, not a file");
+    file_ = std::fopen(path.c_str(), "rb");
+    if (file_ == nullptr) throw InputError(name_, 0, 0, std::string("cannot open: ") + std::strerror(errno));
+    owns_file_ = true;
+    if (::stat(path.c_str(), &info) == 0) file_size_ = static_cast<std::size_t>(info.st_size);
+  }
+  buffer_.resize(kBlockBytes);
+}
+
+CsvReader::~CsvReader() {
+  if (owns_file_ && file_ != nullptr) std::fclose(file_);
+}
+
+bool CsvReader::fill() {
+  if (eof_) return false;
+  if (pos_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + pos_, end_ - pos_);
+    end_ -= pos_;
+    pos_ = 0;
+  }
+  if (end_ == buffer_.size()) buffer_.resize(buffer_.size() * 2);
+  const std::size_t got = std::fread(buffer_.data() + end_, 1, buffer_.size() - end_, file_);
+  if (got == 0) {
+    if (std::ferror(file_)) throw InputError(name_, next_line_, 0, "read error");
+    eof_ = true;
+    return false;
+  }
+  end_ += got;
+  return true;
+}
+
+std::vector<std::string> CsvReader::read_header() {
+  // Detect the delimiter from the first line (outside quotes).
+  while (true) {
+    const char* start = buffer_.data() + pos_;
+    const void* nl = std::memchr(start, '\n', end_ - pos_);
+    if (nl != nullptr || !fill()) break;
+  }
+  if (end_ == pos_) throw InputError(name_, 0, 0, "the file is empty (expected a header line)");
+  std::size_t counts[3] = {0, 0, 0};
+  bool quoted = false;
+  for (std::size_t i = pos_; i < end_ && (quoted || buffer_[i] != '\n'); ++i) {
+    const char c = buffer_[i];
+    if (c == '"') quoted = !quoted;
+    if (quoted) continue;
+    if (c == '\t') ++counts[0];
+    if (c == ',') ++counts[1];
+    if (c == ';') ++counts[2];
+  }
+  if (counts[0] >= counts[1] && counts[0] >= counts[2] && counts[0] > 0)
+    delimiter_ = '\t';
+  else if (counts[2] > counts[1])
+    delimiter_ = ';';
+  else
+    delimiter_ = ',';
+  std::vector<std::string_view> fields;
+  if (!next(fields)) throw InputError(name_, 0, 0, "the file is empty (expected a header line)");
+  std::vector<std::string> header;
+  header.reserve(fields.size());
+  for (auto f : fields) header.emplace_back(trim(f));
+  return header;
+}
+
+bool CsvReader::next(std::vector<std::string_view>& fields) {
+  fields.clear();
+  while (true) {
+    // Find the end of the line.
+    std::size_t scan_from = pos_;
+    const char* nl = nullptr;
+    while (true) {
+      nl = static_cast<const char*>(std::memchr(buffer_.data() + scan_from, '\n', end_ - scan_from));
+      if (nl != nullptr) break;
+      const std::size_t scanned = end_ - pos_;
+      if (!fill()) break;
+      scan_from = pos_ + scanned;
+    }
+    if (pos_ == end_ && nl == nullptr) return false;
+    const std::size_t line_end = nl ? static_cast<std::size_t>(nl - buffer_.data()) : end_;
+    std::size_t content_end = line_end;
+    if (content_end > pos_ && buffer_[content_end - 1] == '\r') --content_end;
+    record_line_ = next_line_;
+    const char* begin = buffer_.data() + pos_;
+    const std::size_t length = content_end - pos_;
+    if (std::memchr(begin, '"', length) != nullptr) {
+      std::size_t record_end = 0;
+      if (!parse_quoted(fields, &record_end)) return false;
+      consumed_ += record_end - pos_;
+      pos_ = record_end;
+      return true;
+    }
+    next_line_ += 1;
+    const std::size_t after = nl ? line_end + 1 : line_end;
+    consumed_ += after - pos_;
+    pos_ = after;
+    if (length == 0) continue;  // empty line
+    std::string_view line(begin, length);
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t d = line.find(delimiter_, start);
+      if (d == std::string_view::npos) {
+        fields.push_back(line.substr(start));
+        break;
+      }
+      fields.push_back(line.substr(start, d - start));
+      start = d + 1;
+    }
+    return true;
+  }
+}
+
+// Slow path for a record with quotes: parses from pos_ char by char, reading more input
+// when a quoted field runs past the block, unquoting into scratch_.
+bool CsvReader::parse_quoted(std::vector<std::string_view>& fields, std::size_t* record_end) {
+  while (true) {
+    scratch_.clear();
+    std::vector<std::pair<std::size_t, std::size_t>> spans;  // offsets into scratch_
+    std::size_t i = pos_;
+    std::size_t lines = 0;
+    bool complete = false;
+    bool field_start = true;
+    bool in_quotes = false;
+    bool after_quote = false;
+    std::size_t span_begin = 0;
+    while (i < end_) {
+      const char c = buffer_[i];
+      if (in_quotes) {
+        if (c == '"') {
+          if (i + 1 < end_ && buffer_[i + 1] == '"') {
+            scratch_.push_back('"');
+            i += 2;
+            continue;
+          }
+          if (i + 1 >= end_ && !eof_) break;  // need to see the next character
+          in_quotes = false;
+          after_quote = true;
+          ++i;
+          continue;
+        }
+        if (c == '\n') ++lines;
+        scratch_.push_back(c);
+        ++i;
+        continue;
+      }
+      if (c == delimiter_ || c == '\n' || (c == '\r' && (i + 1 < end_ && buffer_[i + 1] == '\n'))) {
+        spans.emplace_back(span_begin, scratch_.size());
+        if (c == delimiter_) {
+          ++i;
+          field_start = true;
+          after_quote = false;
+          span_begin = scratch_.size();
+          continue;
+        }
+        i += (c == '\r') ? 2 : 1;
+        ++lines;
+        complete = true;
+        break;
+      }
+      if (after_quote) {
+        throw InputError(name_, next_line_ + lines, spans.size() + 1,
+                         "malformed quoted field: text after the closing quote");
+      }
+      if (field_start && c == '"') {
+        in_quotes = true;
+        field_start = false;
+        ++i;
+        continue;
+      }
+      field_start = false;
+      scratch_.push_back(c);
+      ++i;
+    }
+    if (!complete) {
+      if (!eof_) {
+        const std::size_t before = end_ - pos_;
+        fill();
+        if (end_ - pos_ > before || eof_) continue;  // retry with more input
+      }
+      if (in_quotes)
+        throw InputError(name_, next_line_, spans.size() + 1,
+                         "unterminated quoted field (a quote opened here is never closed)");
+      spans.emplace_back(span_begin, scratch_.size());
+      i = end_;
+    }
+    for (const auto& [b, e] : spans) fields.emplace_back(scratch_.data() + b, e - b);
+    next_line_ += lines == 0 ? 1 : lines;
+    *record_end = i;
+    return true;
+  }
+}
+
+}  // namespace btfit

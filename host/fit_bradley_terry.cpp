@@ -1,0 +1,266 @@
+// Bradley-Terry fit: existence check, optimization through the Objective seam, centring,
+// records and standard errors.
+//
+// Model (Bradley and Terry 1952; Zermelo 1929): P(a beats b) = sigmoid(s_a - s_b [+ h]).
+// The objective is the weighted NLL plus the L2, prior and pseudo-comparison terms of
+// CONVENTIONS.md. Without any penalty or prior the strengths are reported with mean zero
+// and their covariance is the pseudo-inverse of the (singular) Laplacian Hessian.
+#include <chrono>
+#include <cmath>
+#include <sstream>
+#include <unordered_map>
+
+#include "btfit/backend.h"
+#include "btfit/error.h"
+#include "btfit/fit.h"
+#include "btfit/optimize.h"
+#include "inference.h"
+#include "objective_cpu.h"
+
+namespace btfit {
+
+const char* to_string(FitStatus status) {
+  switch (status) {
+    case FitStatus::converged: return "converged";
+    case FitStatus::not_converged: return "not_converged";
+    case FitStatus::not_estimable: return "not_estimable";
+  }
+  return "unknown";
+}
+
+void validate(const SolverOptions& o) {
+  if (o.threads < 0) throw UsageError("threads must be >= 0 (0 = all available)");
+  if (!(o.tolerance > 0.0 && o.tolerance < 1.0)) throw UsageError("tolerance must be in (0, 1)");
+  if (o.max_iterations < 1) throw UsageError("max_iterations must be >= 1");
+  if (o.lbfgs_memory < 1) throw UsageError("lbfgs_memory must be >= 1");
+}
+
+namespace {
+void validate_prior(const std::vector<PriorTerm>& prior) {
+  for (const auto& t : prior) {
+    if (t.name.empty()) throw UsageError("a prior term has an empty name");
+    if (!std::isfinite(t.mean)) throw UsageError("prior mean for " + t.name + " is not finite");
+    if (!(t.sd > 0.0) || !std::isfinite(t.sd)) throw UsageError("prior sd for " + t.name + " must be positive and finite");
+  }
+}
+}  // namespace
+
+void validate(const BradleyTerryOptions& o) {
+  validate(o.solver);
+  if (!(o.l2 >= 0.0) || !std::isfinite(o.l2)) throw UsageError("--l2 must be a finite number >= 0");
+  if (!(o.pseudo >= 0.0) || !std::isfinite(o.pseudo)) throw UsageError("--pseudo must be a finite number >= 0");
+  validate_prior(o.prior);
+}
+
+void validate(const LogisticOptions& o) {
+  validate(o.solver);
+  if (!(o.l2 >= 0.0) || !std::isfinite(o.l2)) throw UsageError("--l2 must be a finite number >= 0");
+  if (o.penalize_intercept && !o.intercept) throw UsageError("--penalize-intercept needs an intercept");
+  validate_prior(o.prior);
+}
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  validate(options);
+  if (options.home_advantage && !data.has_home_flags())
+    throw UsageError("home advantage needs home flags in the data (the --a/--b/--outcome layout)");
+  BradleyTerryFit fit;
+  const std::size_t n = data.n_items();
+  fit.item_names = data.item_names;
+  fit.n_comparisons = data.size();
+  fit.has_home = options.home_advantage;
+
+  // Records.
+  fit.wins.assign(n, 0.0);
+  fit.losses.assign(n, 0.0);
+  fit.ties.assign(n, 0.0);
+  fit.games.assign(n, 0.0);
+  for (std::size_t k = 0; k < data.size(); ++k) {
+    const double w = data.w(k);
+    const auto a = data.a[k], b = data.b[k];
+    fit.games[a] += w;
+    fit.games[b] += w;
+    switch (data.outcome2[k]) {
+      case 2: fit.wins[a] += w; fit.losses[b] += w; break;
+      case 0: fit.wins[b] += w; fit.losses[a] += w; break;
+      default: fit.ties[a] += w; fit.ties[b] += w; break;
+    }
+  }
+  if (!options.reference.empty()) {
+    for (std::size_t i = 0; i < n; ++i)
+      if (data.item_names[i] == options.reference) fit.reference = static_cast<std::int64_t>(i);
+    if (fit.reference < 0) throw UsageError("--reference " + options.reference + ": no such item");
+  }
+
+  fit.diagnosis = diagnose_bradley_terry(data, options);
+  if (fit.diagnosis.n_groups > 1)
+    fit.notes.push_back("the comparison graph falls apart into " + std::to_string(fit.diagnosis.n_groups) +
+                        " groups: strengths in different groups are not comparable");
+  if (!fit.diagnosis.estimable) {
+    fit.status = FitStatus::not_estimable;
+    fit.seconds = seconds_since(start);
+    return fit;
+  }
+
+  // Home advantage that runs to infinity: every non-neutral game won (or lost) by the home side.
+  const bool home_prior = [&] {
+    for (const auto& t : options.prior)
+      if (t.name == "(home)") return true;
+    return false;
+  }();
+  if (options.home_advantage && !home_prior) {
+    double home_wins = 0, home_losses = 0;
+    for (std::size_t k = 0; k < data.size(); ++k) {
+      if (!data.at_home[k]) continue;
+      home_wins += data.w(k) * data.y(k);
+      home_losses += data.w(k) * (1.0 - data.y(k));
+    }
+    if (home_wins == 0.0 || home_losses == 0.0) {
+      fit.status = FitStatus::not_estimable;
+      std::ostringstream msg;
+      msg << "The home advantage has no finite estimate: the home side "
+          << (home_wins + home_losses == 0.0 ? "never played (every game is on neutral ground)"
+                                             : (home_losses == 0.0 ? "won every game played at home"
+                                                                   : "lost every game played at home"))
+          << " (" << home_wins << " home wins, " << home_losses << " home losses).\n"
+          << "A prior on (home) (--prior FILE with a row for (home)) makes it finite; the L2 penalty does "
+             "not cover it.\n";
+      fit.diagnosis.estimable = false;
+      fit.diagnosis.message += msg.str();
+      fit.seconds = seconds_since(start);
+      return fit;
+    }
+  }
+
+  // Objective = data NLL (backend) + penalty (host).
+  BackendChoice backend = make_bradley_terry_objective(data, options.home_advantage, options.solver.device,
+                                                       options.solver.threads);
+  fit.device = backend.device;
+  if (!backend.reason.empty()) fit.notes.push_back(backend.reason);
+  const std::size_t p = backend.objective->n_params();
+  DiagonalPenalty penalty(p);
+  for (std::size_t i = 0; i < n; ++i) {
+    penalty.l2[i] = options.l2;
+    penalty.pseudo[i] = options.pseudo;
+  }
+  std::vector<std::string> unknown;
+  if (!options.prior.empty()) {
+    std::unordered_map<std::string, std::size_t> id;
+    for (std::size_t i = 0; i < n; ++i) id.emplace(data.item_names[i], i);
+    if (options.home_advantage) id.emplace("(home)", n);
+    for (const auto& t : options.prior) {
+      auto it = id.find(t.name);
+      if (it == id.end()) {
+        unknown.push_back(t.name);
+        continue;
+      }
+      penalty.prior_mean[it->second] = t.mean;
+      penalty.prior_precision[it->second] = 1.0 / (t.sd * t.sd);
+    }
+  }
+  if (!unknown.empty()) {
+    std::string list;
+    for (std::size_t i = 0; i < unknown.size() && i < 10; ++i) list += (i ? ", " : "") + unknown[i];
+    fit.notes.push_back("prior names not in the data (ignored): " + list + (unknown.size() > 10 ? ", ..." : ""));
+  }
+  const bool penalized = !penalty.empty();
+  PenalizedObjective objective(*backend.objective, penalty);
+
+  std::vector<double> theta(p, 0.0);
+  OptimizerSettings settings;
+  settings.tolerance = options.solver.tolerance;
+  settings.max_iterations = options.solver.max_iterations;
+  settings.lbfgs_memory = options.solver.lbfgs_memory;
+  const Solver solver = options.solver.solver == Solver::automatic ? Solver::newton : options.solver.solver;
+  fit.solver = solver == Solver::lbfgs ? "lbfgs" : "newton-cg";
+  const OptimizerResult opt = minimize(objective, theta.data(), solver, settings);
+  fit.optimizer_status = to_string(opt.status);
+  fit.iterations = opt.iterations;
+  fit.gradient_norm = opt.gradient_norm;
+  fit.status = opt.status == OptimizerStatus::converged ? FitStatus::converged : FitStatus::not_converged;
+
+  // Mean zero when nothing pins the level.
+  if (!penalized) {
+    double mean = 0.0;
+    for (std::size_t i = 0; i < n; ++i) mean += theta[i];
+    mean /= static_cast<double>(n);
+    for (std::size_t i = 0; i < n; ++i) theta[i] -= mean;
+  }
+  {
+    std::vector<double> g(p);
+    fit.objective = objective.value_gradient(theta.data(), g.data());
+    fit.nll = objective.last_data_value();
+  }
+  if (options.home_advantage && !home_prior && std::fabs(theta[n]) > 25.0) {
+    fit.notes.push_back("the home advantage estimate is very large (|h| > 25): the data may separate on it");
+  }
+
+  // Standard errors.
+  fit.se.assign(n, std::numeric_limits<double>::quiet_NaN());
+  fit.home_se = std::numeric_limits<double>::quiet_NaN();
+  Eigen::MatrixXd cov;
+  bool have_cov = false;
+  if (!options.solver.standard_errors) {
+    fit.se_method = "not requested";
+  } else if (p > options.solver.dense_limit) {
+    fit.se_method = "skipped: " + std::to_string(p) + " parameters is above the dense limit of " +
+                    std::to_string(options.solver.dense_limit) + " (a dense " + std::to_string(p) + " x " +
+                    std::to_string(p) + " inverse would need " +
+                    std::to_string(static_cast<unsigned long long>(8.0 * p * p / 1e6)) + " MB)";
+  } else {
+    Eigen::MatrixXd h = bradley_terry_hessian(data, theta.data(), options.home_advantage);
+    std::vector<double> pc(p);
+    penalty.curvature(theta.data(), pc.data());
+    for (std::size_t j = 0; j < p; ++j) h(static_cast<Eigen::Index>(j), static_cast<Eigen::Index>(j)) += pc[j];
+    Eigen::VectorXd u;
+    if (!penalized) {
+      u = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(p));
+      u.head(static_cast<Eigen::Index>(n)).setConstant(1.0 / std::sqrt(static_cast<double>(n)));
+    }
+    std::string why;
+    have_cov = invert_hessian(h, u, &cov, &why);
+    if (have_cov) {
+      fit.se_method = penalized ? "inverse Hessian of the penalized objective (penalty/prior included)"
+                                : "pseudo-inverse of the Hessian (mean-zero strengths)";
+    } else {
+      fit.se_method = "failed: " + why;
+    }
+  }
+
+  // Report: reference differences or the strengths as they are.
+  fit.strength.assign(theta.begin(), theta.begin() + static_cast<std::ptrdiff_t>(n));
+  if (options.home_advantage) fit.home = theta[n];
+  if (have_cov) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto ii = static_cast<Eigen::Index>(i);
+      double var = cov(ii, ii);
+      if (fit.reference >= 0) {
+        const auto r = static_cast<Eigen::Index>(fit.reference);
+        var = cov(ii, ii) + cov(r, r) - 2.0 * cov(ii, r);
+      }
+      fit.se[i] = std::sqrt(std::max(var, 0.0));
+    }
+    if (options.home_advantage) {
+      const auto j = static_cast<Eigen::Index>(n);
+      fit.home_se = std::sqrt(cov(j, j));
+    }
+  }
+  if (fit.reference >= 0) {
+    const double ref = fit.strength[static_cast<std::size_t>(fit.reference)];
+    for (double& s : fit.strength) s -= ref;
+    fit.se[static_cast<std::size_t>(fit.reference)] = have_cov ? 0.0 : fit.se[static_cast<std::size_t>(fit.reference)];
+  }
+  fit.passes = backend.objective->passes();
+  fit.seconds = seconds_since(start);
+  return fit;
+}
+
+}  // namespace btfit

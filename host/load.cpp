@@ -1,0 +1,389 @@
+// Loading comparisons, labeled rows and prior files, with every value validated.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <sstream>
+#include <unordered_map>
+
+#include "btfit/error.h"
+#include "btfit/io.h"
+#include "csv.h"
+
+namespace btfit {
+
+// ---------------------------------------------------------------------------------------
+// Dictionary and in-memory construction
+
+std::uint32_t ItemDictionary::intern(std::string_view name) {
+  auto it = ids_.find(name);
+  if (it != ids_.end()) return it->second;
+  const auto id = static_cast<std::uint32_t>(names_.size());
+  names_.emplace_back(name);
+  ids_.emplace(std::string_view(names_.back()), id);
+  return id;
+}
+
+std::int64_t ItemDictionary::find(std::string_view name) const {
+  auto it = ids_.find(name);
+  return it == ids_.end() ? -1 : static_cast<std::int64_t>(it->second);
+}
+
+void Comparisons::add(std::uint32_t item_a, std::uint32_t item_b, double y, double w, bool a_at_home) {
+  if (item_a >= item_names.size() || item_b >= item_names.size())
+    throw UsageError("comparison refers to an item id beyond item_names");
+  if (item_a == item_b) throw UsageError("self-comparison of item " + item_names[item_a]);
+  if (!(y == 0.0 || y == 0.5 || y == 1.0)) throw UsageError("outcome y must be 0, 0.5 or 1");
+  if (!(w >= 0.0) || !std::isfinite(w)) throw UsageError("weight must be finite and >= 0");
+  if (w != 1.0 && weight.empty()) weight.assign(a.size(), 1.0);
+  if (a_at_home && at_home.empty()) at_home.assign(a.size(), 0);
+  a.push_back(item_a);
+  b.push_back(item_b);
+  outcome2.push_back(static_cast<std::uint8_t>(2.0 * y));
+  if (!weight.empty()) weight.push_back(w);
+  if (!at_home.empty()) at_home.push_back(a_at_home ? 1 : 0);
+}
+
+void Comparisons::add(ItemDictionary& dict, std::string_view item_a, std::string_view item_b,
+                      double y, double w, bool a_at_home) {
+  const auto ia = dict.intern(item_a);
+  const auto ib = dict.intern(item_b);
+  while (item_names.size() < dict.size()) item_names.push_back(dict.name(static_cast<std::uint32_t>(item_names.size())));
+  add(ia, ib, y, w, a_at_home);
+}
+
+namespace {
+
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string column_list(const std::vector<std::string>& header) {
+  std::string out;
+  for (std::size_t i = 0; i < header.size(); ++i) out += (i ? ", " : "") + header[i];
+  return out;
+}
+
+// Index of `column` in the header; throws naming the file and listing the columns.
+std::size_t find_column(const CsvReader& reader, const std::vector<std::string>& header,
+                        const std::string& column, const char* option) {
+  for (std::size_t i = 0; i < header.size(); ++i)
+    if (header[i] == column) return i;
+  throw InputError(reader.name(), 1, 0,
+                   "no column named " + quoted(column) + " (from " + option +
+                       "); the header has: " + column_list(header));
+}
+
+void check_field_count(const CsvReader& reader, std::size_t expected, std::size_t got) {
+  if (got != expected) {
+    throw InputError(reader.name(), reader.line(), std::min(got, expected) + 1,
+                     "expected " + std::to_string(expected) + " fields, found " + std::to_string(got) +
+                         (got < expected ? " (short row)" : " (extra fields)"));
+  }
+}
+
+std::string column_label(const std::vector<std::string>& header, std::size_t index) {
+  return "column " + quoted(header[index]);
+}
+
+// Outcome of a/b/outcome rows: y for side a.
+bool parse_outcome(std::string_view text, double* y) {
+  text = trim(text);
+  if (text == "a" || text == "model_a") { *y = 1.0; return true; }
+  if (text == "b" || text == "model_b") { *y = 0.0; return true; }
+  if (text == "tie" || text == "tie (bothbad)") { *y = 0.5; return true; }
+  double v = 0;
+  if (parse_double(text, &v) && (v == 0.0 || v == 0.5 || v == 1.0)) { *y = v; return true; }
+  return false;
+}
+
+double parse_weight(const CsvReader& reader, const std::vector<std::string>& header,
+                    std::size_t column, std::string_view text, const char* what) {
+  double w = 0;
+  if (!parse_double(text, &w))
+    throw InputError(reader.name(), reader.line(), column + 1,
+                     column_label(header, column) + ": " + what + " " + quoted(text) + " is not a number");
+  if (std::isnan(w))
+    throw InputError(reader.name(), reader.line(), column + 1, column_label(header, column) + ": " + what + " is NaN");
+  if (!std::isfinite(w))
+    throw InputError(reader.name(), reader.line(), column + 1,
+                     column_label(header, column) + ": " + what + " " + quoted(text) + " is not finite");
+  if (w < 0.0)
+    throw InputError(reader.name(), reader.line(), column + 1,
+                     column_label(header, column) + ": negative " + what + " " + quoted(text));
+  return w;
+}
+
+template <typename T>
+void reserve_estimate(std::vector<T>& v, const CsvReader& reader, std::size_t bytes_per_line) {
+  if (reader.file_size() > 0 && bytes_per_line > 0) v.reserve(reader.file_size() / bytes_per_line + 16);
+}
+
+}  // namespace
+
+Comparisons load_comparisons(const std::string& path, const ComparisonColumns& columns) {
+  CsvReader reader(path);
+  const auto header = reader.read_header();
+  const bool ab_layout = !columns.a.empty() || !columns.b.empty() || !columns.outcome.empty();
+  if (ab_layout && (columns.a.empty() || columns.b.empty() || columns.outcome.empty()))
+    throw UsageError("--a, --b and --outcome go together");
+  std::size_t col_a, col_b, col_outcome = 0;
+  if (ab_layout) {
+    col_a = find_column(reader, header, columns.a, "--a");
+    col_b = find_column(reader, header, columns.b, "--b");
+    col_outcome = find_column(reader, header, columns.outcome, "--outcome");
+  } else {
+    col_a = find_column(reader, header, columns.winner, "--winner");
+    col_b = find_column(reader, header, columns.loser, "--loser");
+  }
+  const bool has_count = !columns.count.empty();
+  const std::size_t col_count = has_count ? find_column(reader, header, columns.count, "--count") : 0;
+  const bool has_neutral = !columns.neutral.empty();
+  const std::size_t col_neutral = has_neutral ? find_column(reader, header, columns.neutral, "--neutral") : 0;
+
+  Comparisons data;
+  ItemDictionary dict;
+  std::vector<std::string_view> fields;
+  const std::size_t n_fields = header.size();
+  bool reserved = false;
+  while (reader.next(fields)) {
+    check_field_count(reader, n_fields, fields.size());
+    const std::string_view name_a = trim(fields[col_a]);
+    const std::string_view name_b = trim(fields[col_b]);
+    if (name_a.empty())
+      throw InputError(reader.name(), reader.line(), col_a + 1, column_label(header, col_a) + ": empty item name");
+    if (name_b.empty())
+      throw InputError(reader.name(), reader.line(), col_b + 1, column_label(header, col_b) + ": empty item name");
+    if (name_a == name_b)
+      throw InputError(reader.name(), reader.line(), col_b + 1,
+                       "self-comparison: " + quoted(name_a) + " against itself");
+    double y = 1.0;
+    if (ab_layout && !parse_outcome(fields[col_outcome], &y))
+      throw InputError(reader.name(), reader.line(), col_outcome + 1,
+                       column_label(header, col_outcome) + ": outcome " + quoted(fields[col_outcome]) +
+                           " is not one of 1, 0, 0.5, a, b, model_a, model_b, tie, \"tie (bothbad)\"");
+    double w = 1.0;
+    if (has_count) w = parse_weight(reader, header, col_count, fields[col_count], "count");
+    bool at_home = columns.home_flags;
+    if (has_neutral) {
+      const auto text = trim(fields[col_neutral]);
+      if (text == "1" || text == "true" || text == "TRUE")
+        at_home = false;
+      else if (!(text == "0" || text == "false" || text == "FALSE"))
+        throw InputError(reader.name(), reader.line(), col_neutral + 1,
+                         column_label(header, col_neutral) + ": neutral flag " + quoted(text) + " is not 1 or 0");
+    }
+    if (w == 0.0) continue;  // zero-weight rows are kept out of everything
+    if (!reserved) {
+      // Reserve from the first record's length to avoid regrowing large vectors.
+      const std::size_t line_bytes = std::max<std::size_t>(8, reader.bytes_consumed() / std::max<std::size_t>(1, reader.line()));
+      reserve_estimate(data.a, reader, line_bytes);
+      reserve_estimate(data.b, reader, line_bytes);
+      reserve_estimate(data.outcome2, reader, line_bytes);
+      if (has_count) reserve_estimate(data.weight, reader, line_bytes);
+      if (columns.home_flags) reserve_estimate(data.at_home, reader, line_bytes);
+      reserved = true;
+    }
+    data.a.push_back(dict.intern(name_a));
+    data.b.push_back(dict.intern(name_b));
+    data.outcome2.push_back(static_cast<std::uint8_t>(2.0 * y));
+    if (has_count) data.weight.push_back(w);
+    if (columns.home_flags) data.at_home.push_back(at_home ? 1 : 0);
+  }
+  if (data.a.empty())
+    throw InputError(reader.name(), 0, 0, "no comparisons with positive weight after the header");
+  data.item_names = dict.names();
+  data.a.shrink_to_fit();
+  data.b.shrink_to_fit();
+  data.outcome2.shrink_to_fit();
+  data.weight.shrink_to_fit();
+  data.at_home.shrink_to_fit();
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------
+// Rows
+
+namespace {
+
+bool has_suffix(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+Rows load_rows_libsvm(const std::string& path) {
+  CsvReader reader(path);  // a line reader: LIBSVM lines hold no commas
+  Rows rows;
+  rows.sparse = true;
+  rows.row_ptr.push_back(0);
+  std::vector<std::string_view> fields;
+  std::uint32_t max_index = 0;
+  while (reader.next(fields)) {
+    // Reassemble the physical line (commas are not part of the LIBSVM format).
+    std::string_view line = fields.size() == 1 ? fields[0] : std::string_view();
+    if (fields.size() != 1) {
+      throw InputError(reader.name(), reader.line(), 0,
+                       "malformed LIBSVM line (a comma or quote where \"label index:value ...\" was expected)");
+    }
+    const auto hash = line.find('#');
+    if (hash != std::string_view::npos) line = line.substr(0, hash);
+    std::size_t pos = 0;
+    std::size_t token_index = 0;
+    std::uint32_t previous = 0;
+    bool have_label = false;
+    while (pos < line.size()) {
+      while (pos < line.size() && (line[pos] == ' ' || line[pos] == '\t')) ++pos;
+      if (pos >= line.size()) break;
+      std::size_t end = pos;
+      while (end < line.size() && line[end] != ' ' && line[end] != '\t') ++end;
+      const std::string_view token = line.substr(pos, end - pos);
+      const std::size_t column = pos + 1;  // character position in the line
+      ++token_index;
+      if (!have_label) {
+        double label = 0;
+        if (!parse_double(token, &label) || !(label == 1.0 || label == 0.0 || label == -1.0))
+          throw InputError(reader.name(), reader.line(), column,
+                           "label " + quoted(token) + " is not 1, 0, +1 or -1");
+        rows.label.push_back(label == 1.0 ? 1.0 : 0.0);
+        have_label = true;
+      } else {
+        const auto colon = token.find(':');
+        if (colon == std::string_view::npos)
+          throw InputError(reader.name(), reader.line(), column,
+                           "malformed feature " + quoted(token) + " (expected index:value)");
+        const auto index_text = token.substr(0, colon);
+        std::uint64_t index = 0;
+        const auto parsed = std::from_chars(index_text.data(), index_text.data() + index_text.size(), index);
+        if (parsed.ec != std::errc() || parsed.ptr != index_text.data() + index_text.size() || index_text.empty())
+          throw InputError(reader.name(), reader.line(), column,
+                           "malformed feature index " + quoted(index_text) + " (expected a positive integer)");
+        if (index == 0)
+          throw InputError(reader.name(), reader.line(), column, "feature index 0: LIBSVM indices start at 1");
+        if (index > 0xFFFFFFF0ULL)
+          throw InputError(reader.name(), reader.line(), column, "feature index " + quoted(index_text) + " is too large");
+        if (index <= previous)
+          throw InputError(reader.name(), reader.line(), column,
+                           "feature index " + quoted(index_text) + " is not larger than the previous one (indices must increase)");
+        double value = 0;
+        if (!parse_double(token.substr(colon + 1), &value))
+          throw InputError(reader.name(), reader.line(), column,
+                           "feature value " + quoted(token.substr(colon + 1)) + " is not a number");
+        if (!std::isfinite(value))
+          throw InputError(reader.name(), reader.line(), column, "feature value " + quoted(token.substr(colon + 1)) + " is not finite");
+        previous = static_cast<std::uint32_t>(index);
+        max_index = std::max(max_index, previous);
+        if (value != 0.0) {
+          rows.col.push_back(previous - 1);
+          rows.val.push_back(value);
+        }
+      }
+      pos = end;
+    }
+    if (!have_label) continue;  // a comment-only line
+    rows.row_ptr.push_back(rows.col.size());
+  }
+  rows.n_rows = rows.label.size();
+  if (rows.n_rows == 0) throw InputError(reader.name(), 0, 0, "no rows (the file is empty)");
+  rows.n_features = max_index;
+  rows.feature_names.reserve(max_index);
+  for (std::uint32_t j = 1; j <= max_index; ++j) rows.feature_names.push_back(std::to_string(j));
+  return rows;
+}
+
+}  // namespace
+
+Rows load_rows(const std::string& path, const RowColumns& columns) {
+  RowFormat format = columns.format;
+  if (format == RowFormat::automatic)
+    format = (has_suffix(path, ".svm") || has_suffix(path, ".libsvm") || has_suffix(path, ".svmlight"))
+                 ? RowFormat::libsvm
+                 : RowFormat::csv;
+  if (format == RowFormat::libsvm) {
+    if (!columns.label.empty() || !columns.weight.empty() || !columns.features.empty())
+      throw UsageError("--label, --weight and --features apply to CSV input, not LIBSVM");
+    return load_rows_libsvm(path);
+  }
+  if (columns.label.empty()) throw UsageError("--label is required for CSV input");
+  CsvReader reader(path);
+  const auto header = reader.read_header();
+  const std::size_t col_label = find_column(reader, header, columns.label, "--label");
+  const bool has_weight = !columns.weight.empty();
+  const std::size_t col_weight = has_weight ? find_column(reader, header, columns.weight, "--weight") : 0;
+  if (has_weight && col_weight == col_label) throw UsageError("the label column cannot also be the weight column");
+  std::vector<std::size_t> feature_cols;
+  if (!columns.features.empty()) {
+    for (const auto& f : columns.features) {
+      const std::size_t c = find_column(reader, header, f, "--features");
+      if (c == col_label) throw UsageError("the label column " + quoted(f) + " cannot be a feature");
+      if (has_weight && c == col_weight) throw UsageError("the weight column " + quoted(f) + " cannot be a feature");
+      if (std::find(feature_cols.begin(), feature_cols.end(), c) != feature_cols.end())
+        throw UsageError("feature " + quoted(f) + " is listed twice");
+      feature_cols.push_back(c);
+    }
+  } else {
+    for (std::size_t c = 0; c < header.size(); ++c)
+      if (c != col_label && !(has_weight && c == col_weight)) feature_cols.push_back(c);
+  }
+  Rows rows;
+  rows.n_features = feature_cols.size();
+  for (auto c : feature_cols) rows.feature_names.push_back(header[c]);
+  std::vector<std::string_view> fields;
+  const std::size_t n_fields = header.size();
+  while (reader.next(fields)) {
+    check_field_count(reader, n_fields, fields.size());
+    double label = 0;
+    if (!parse_double(fields[col_label], &label) || !(label == 0.0 || label == 1.0))
+      throw InputError(reader.name(), reader.line(), col_label + 1,
+                       column_label(header, col_label) + ": label " + quoted(fields[col_label]) + " is not 0 or 1");
+    double w = 1.0;
+    if (has_weight) w = parse_weight(reader, header, col_weight, fields[col_weight], "weight");
+    const std::size_t start = rows.dense.size();
+    for (auto c : feature_cols) {
+      double v = 0;
+      if (!parse_double(fields[c], &v)) {
+        throw InputError(reader.name(), reader.line(), c + 1,
+                         column_label(header, c) + ": value " + quoted(fields[c]) +
+                             " is not a number (features must be numeric)");
+      }
+      if (!std::isfinite(v))
+        throw InputError(reader.name(), reader.line(), c + 1,
+                         column_label(header, c) + ": value " + quoted(fields[c]) + " is " +
+                             (std::isnan(v) ? "NaN" : "not finite"));
+      rows.dense.push_back(v);
+    }
+    if (w == 0.0) {  // zero-weight rows are kept out of everything
+      rows.dense.resize(start);
+      continue;
+    }
+    rows.label.push_back(label);
+    if (has_weight) rows.weight.push_back(w);
+  }
+  rows.n_rows = rows.label.size();
+  if (rows.n_rows == 0) throw InputError(reader.name(), 0, 0, "no rows with positive weight after the header");
+  rows.dense.shrink_to_fit();
+  return rows;
+}
+
+std::vector<PriorTerm> load_prior(const std::string& path) {
+  CsvReader reader(path);
+  const auto header = reader.read_header();
+  const std::size_t col_name = find_column(reader, header, "name", "--prior");
+  const std::size_t col_mean = find_column(reader, header, "mean", "--prior");
+  const std::size_t col_sd = find_column(reader, header, "sd", "--prior");
+  std::vector<PriorTerm> terms;
+  std::unordered_map<std::string, std::size_t> seen;
+  std::vector<std::string_view> fields;
+  while (reader.next(fields)) {
+    check_field_count(reader, header.size(), fields.size());
+    PriorTerm term;
+    term.name = std::string(trim(fields[col_name]));
+    if (term.name.empty()) throw InputError(reader.name(), reader.line(), col_name + 1, "empty name");
+    if (!parse_double(fields[col_mean], &term.mean) || !std::isfinite(term.mean))
+      throw InputError(reader.name(), reader.line(), col_mean + 1, "mean " + quoted(fields[col_mean]) + " is not a finite number");
+    if (!parse_double(fields[col_sd], &term.sd) || !std::isfinite(term.sd) || !(term.sd > 0.0))
+      throw InputError(reader.name(), reader.line(), col_sd + 1, "sd " + quoted(fields[col_sd]) + " is not a positive finite number");
+    if (seen.count(term.name))
+      throw InputError(reader.name(), reader.line(), col_name + 1, "duplicate prior for " + quoted(term.name));
+    seen[term.name] = terms.size();
+    terms.push_back(term);
+  }
+  return terms;
+}
+
+}  // namespace btfit

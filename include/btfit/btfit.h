@@ -1,0 +1,13 @@
+// btfit: Bradley-Terry and logistic regression fits on the CPU and the GPU.
+// The umbrella header of the public API.
+#pragma once
+
+#include "btfit/data.h"
+#include "btfit/error.h"
+#include "btfit/fit.h"
+#include "btfit/io.h"
+#include "btfit/objective.h"
+#include "btfit/optimize.h"
+#include "btfit/options.h"
+#include "btfit/simulate.h"
+#include "btfit/version.h"

@@ -1,0 +1,67 @@
+// Per-comparison and per-row maths shared by the CPU and CUDA backends.
+//
+// Every loss in btfit is the negative log-likelihood of a Bernoulli outcome with
+// log-odds eta and frequency weight w:
+//     loss(eta, y, w) = w * [ softplus(eta) - y * eta ],  softplus(t) = log(1 + e^t)
+//     d loss / d eta  = w * (sigmoid(eta) - y)
+//     d2 loss / d eta2 = w * sigmoid(eta) * (1 - sigmoid(eta))
+// softplus is evaluated as max(t, 0) + log1p(e^-|t|) and sigmoid branches on the sign of
+// t, so exp never overflows (the LIBLINEAR habit). These functions compile for host and
+// device; this header needs no CUDA headers.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define BTFIT_HD __host__ __device__ __forceinline__
+#else
+#define BTFIT_HD inline
+#endif
+
+namespace btfit::detail {
+
+BTFIT_HD double softplus(double t) {
+  return (t > 0.0 ? t : 0.0) + log1p(exp(-fabs(t)));
+}
+
+BTFIT_HD double sigmoid(double t) {
+  if (t >= 0.0) {
+    return 1.0 / (1.0 + exp(-t));
+  }
+  const double e = exp(t);
+  return e / (1.0 + e);
+}
+
+// Bernoulli NLL of one observation, its derivative and curvature in eta.
+struct LossTerms {
+  double value;      // w * [softplus(eta) - y*eta]
+  double residual;   // w * (sigmoid(eta) - y)
+  double curvature;  // w * sigmoid(eta) * (1 - sigmoid(eta))
+};
+
+BTFIT_HD LossTerms bernoulli_terms(double eta, double y, double w) {
+  const double p = sigmoid(eta);
+  // p * (1 - p) computed without cancellation: sigmoid(eta) * sigmoid(-eta).
+  const double q = sigmoid(-eta);
+  LossTerms out;
+  out.value = w * (softplus(eta) - y * eta);
+  out.residual = w * (p - y);
+  out.curvature = w * p * q;
+  return out;
+}
+
+BTFIT_HD double bernoulli_value(double eta, double y, double w) {
+  return w * (softplus(eta) - y * eta);
+}
+
+// Comparison outcomes are stored as twice y (0, 1 or 2) in one byte.
+BTFIT_HD double outcome_y(std::uint8_t outcome2) { return 0.5 * static_cast<double>(outcome2); }
+
+// Bradley-Terry margin: eta = s[a] - s[b] (+ h when a plays at home).
+BTFIT_HD double bt_margin(const double* strength, std::uint32_t a, std::uint32_t b, double home,
+                          bool at_home) {
+  return strength[a] - strength[b] + (at_home ? home : 0.0);
+}
+
+}  // namespace btfit::detail

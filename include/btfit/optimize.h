@@ -1,0 +1,100 @@
+// Optimizers that see only the Objective seam, and the penalty terms the host adds to it.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "btfit/objective.h"
+#include "btfit/options.h"
+
+namespace btfit {
+
+// Separable penalty and prior terms, per parameter j (all vectors n_params long):
+//   l2[j]/2 * theta_j^2  +  precision[j]/2 * (theta_j - mean[j])^2
+//   + pseudo[j] * (2 softplus(theta_j) - theta_j)   (pseudo[j] virtual wins and losses
+//                                                      against a virtual item at 0)
+struct DiagonalPenalty {
+  std::vector<double> l2;
+  std::vector<double> prior_mean;
+  std::vector<double> prior_precision;
+  std::vector<double> pseudo;
+
+  explicit DiagonalPenalty(std::size_t n_params = 0)
+      : l2(n_params, 0.0), prior_mean(n_params, 0.0), prior_precision(n_params, 0.0),
+        pseudo(n_params, 0.0) {}
+  bool empty() const;
+  double value(const double* theta) const;
+  // gradient += d penalty / d theta
+  void add_gradient(const double* theta, double* gradient) const;
+  // diag H of the penalty at theta (it is diagonal).
+  void curvature(const double* theta, double* diag) const;
+  // Whether parameter j has a term that makes it strictly convex.
+  bool covers(std::size_t j) const { return l2[j] > 0 || prior_precision[j] > 0 || pseudo[j] > 0; }
+};
+
+// data objective + DiagonalPenalty, behind the same seam.
+class PenalizedObjective : public Objective {
+ public:
+  PenalizedObjective(Objective& data, DiagonalPenalty penalty);
+  std::size_t n_params() const override { return data_.n_params(); }
+  double value_gradient(const double* theta, double* gradient) override;
+  void hessian_vector(const double* v, double* hv) override;
+  void hessian_diagonal(double* diag) override;
+  void value_gradient_batch(const double* theta, std::size_t k, double* values,
+                            double* gradients) override;
+  std::size_t passes() const override { return data_.passes(); }
+  const char* device_name() const override { return data_.device_name(); }
+  const DiagonalPenalty& penalty() const { return penalty_; }
+  // The NLL part of the last value_gradient call.
+  double last_data_value() const { return last_data_value_; }
+
+ private:
+  Objective& data_;
+  DiagonalPenalty penalty_;
+  std::vector<double> current_;  // theta of the last value_gradient call
+  std::vector<double> penalty_curvature_;
+  double last_data_value_ = 0.0;
+};
+
+enum class OptimizerStatus {
+  converged,       // ||g|| <= tolerance * ||g0||
+  max_iterations,  // the iteration limit came first
+  no_progress,     // neither the objective nor the step could improve further
+  numeric_error,   // a non-finite value or gradient
+};
+const char* to_string(OptimizerStatus status);
+
+struct OptimizerResult {
+  OptimizerStatus status = OptimizerStatus::numeric_error;
+  int iterations = 0;
+  double value = 0.0;
+  double gradient_norm = 0.0;
+  double initial_gradient_norm = 0.0;
+  std::size_t hessian_products = 0;
+};
+
+// Optional per-iteration callback: (iteration, value, gradient norm).
+using ProgressCallback = void (*)(void* context, int iteration, double value, double gnorm);
+
+struct OptimizerSettings {
+  double tolerance = 1e-8;
+  int max_iterations = 1000;
+  int lbfgs_memory = 10;
+  ProgressCallback progress = nullptr;
+  void* progress_context = nullptr;
+};
+
+// Trust-region Newton-CG with a Jacobi preconditioner (Lin, Weng and Keerthi 2008; Hsia,
+// Chiang and Lin 2018): LIBLINEAR's TRON. theta is the start on entry, the optimum on exit.
+OptimizerResult minimize_newton(Objective& objective, double* theta, const OptimizerSettings& settings);
+
+// L-BFGS (Nocedal 1980; Liu and Nocedal 1989) with a line search satisfying the strong Wolfe
+// conditions (More and Thuente 1994, as bracketing with cubic interpolation).
+OptimizerResult minimize_lbfgs(Objective& objective, double* theta, const OptimizerSettings& settings);
+
+OptimizerResult minimize(Objective& objective, double* theta, Solver solver,
+                         const OptimizerSettings& settings);
+
+}  // namespace btfit

@@ -1,0 +1,2 @@
+#pragma once
+#define BTFIT_VERSION "0.1.0"
