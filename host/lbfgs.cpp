@@ -107,10 +107,21 @@ OptimizerResult minimize_lbfgs(Objective& objective, double* theta, const Optimi
       const double value = objective.value_gradient(x_trial.data(), g_trial.data());
       return Trial{t, value, dot(g_trial, d)};
     };
+    // Near the optimum f changes by less than its rounding error and the Armijo test is
+    // noise; there the approximate Wolfe conditions of Hager and Zhang (2005) apply.
+    const double f_noise = 1e-12 * std::max(1.0, std::fabs(f));
+    auto approximately_wolfe = [&](const Trial& t) {
+      return std::isfinite(t.value) && t.value <= f + f_noise && t.slope <= (2.0 * c1 - 1.0) * slope0 &&
+             std::fabs(t.slope) <= -c2 * slope0;
+    };
     auto zoom = [&](Trial lo, Trial hi) {
       for (int k = 0; k < 30; ++k) {
         const double t = cubic_step(lo, hi, lo.step, hi.step);
         const Trial trial = evaluate(t);
+        if (approximately_wolfe(trial)) {
+          accepted = trial;
+          return true;
+        }
         if (!std::isfinite(trial.value) || trial.value > f + c1 * t * slope0 || trial.value >= lo.value) {
           hi = trial;
         } else {
@@ -133,6 +144,11 @@ OptimizerResult minimize_lbfgs(Objective& objective, double* theta, const Optimi
     };
     for (int k = 0; k < 40; ++k) {
       const Trial trial = evaluate(step);
+      if (approximately_wolfe(trial)) {
+        accepted = trial;
+        found = true;
+        break;
+      }
       if (!std::isfinite(trial.value) || trial.value > f + c1 * step * slope0 ||
           (k > 0 && trial.value >= previous.value)) {
         found = zoom(previous, trial);
@@ -162,7 +178,6 @@ OptimizerResult minimize_lbfgs(Objective& objective, double* theta, const Optimi
       y_new[i] = g_trial[i] - g[i];
     }
     const double sy = dot(s_new, y_new);
-    const double f_old = f;
     x.swap(x_trial);
     g.swap(g_trial);
     f = accepted.value;
@@ -181,11 +196,6 @@ OptimizerResult minimize_lbfgs(Objective& objective, double* theta, const Optimi
     }
     if (gnorm <= target) {
       result.status = OptimizerStatus::converged;
-      break;
-    }
-    if (std::fabs(f_old - f) <= 1e-16 * std::fabs(f) && gnorm > target) {
-      // The objective no longer changes in double precision.
-      result.status = OptimizerStatus::no_progress;
       break;
     }
   }

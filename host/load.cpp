@@ -34,13 +34,15 @@ void Comparisons::add(std::uint32_t item_a, std::uint32_t item_b, double y, doub
   if (item_a == item_b) throw UsageError("self-comparison of item " + item_names[item_a]);
   if (!(y == 0.0 || y == 0.5 || y == 1.0)) throw UsageError("outcome y must be 0, 0.5 or 1");
   if (!(w >= 0.0) || !std::isfinite(w)) throw UsageError("weight must be finite and >= 0");
-  if (w != 1.0 && weight.empty()) weight.assign(a.size(), 1.0);
-  if (a_at_home && at_home.empty()) at_home.assign(a.size(), 0);
+  const bool with_weight = !weight.empty() || w != 1.0;
+  const bool with_home = !at_home.empty() || a_at_home;
+  if (with_weight) weight.resize(a.size(), 1.0);
+  if (with_home) at_home.resize(a.size(), 0);
   a.push_back(item_a);
   b.push_back(item_b);
   outcome2.push_back(static_cast<std::uint8_t>(2.0 * y));
-  if (!weight.empty()) weight.push_back(w);
-  if (!at_home.empty()) at_home.push_back(a_at_home ? 1 : 0);
+  if (with_weight) weight.push_back(w);
+  if (with_home) at_home.push_back(a_at_home ? 1 : 0);
 }
 
 void Comparisons::add(ItemDictionary& dict, std::string_view item_a, std::string_view item_b,

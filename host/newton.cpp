@@ -144,27 +144,40 @@ OptimizerResult minimize_newton(Objective& objective, double* theta, const Optim
     const double f_new = objective.value_gradient(w_new.data(), g_new.data());
     const double actred = f - f_new;
     const double snorm = std::sqrt(m_dot(s, m, s));
-    if (first) {
-      delta = std::min(delta, snorm);
-      first = false;
+    if (prered <= 0.0 || !std::isfinite(prered)) {
+      objective.value_gradient(w.data(), g_new.data());  // restore the current point
+      result.status = OptimizerStatus::no_progress;
+      break;
     }
-    double alpha;
-    if (!std::isfinite(f_new) || f_new - f - gs <= 0.0)
-      alpha = sigma3;
-    else
-      alpha = std::max(sigma1, -0.5 * (gs / (f_new - f - gs)));
-    if (!std::isfinite(f_new) || actred < eta0 * prered)
-      delta = std::min(alpha * snorm, sigma2 * delta);
-    else if (actred < eta1 * prered)
-      delta = std::max(sigma1 * delta, std::min(alpha * snorm, sigma2 * delta));
-    else if (actred < eta2 * prered)
-      delta = std::max(sigma1 * delta, std::min(alpha * snorm, sigma3 * delta));
-    else if (reach_boundary)
-      delta = sigma3 * delta;
-    else
-      delta = std::max(delta, std::min(alpha * snorm, sigma3 * delta));
-
-    const bool accepted = std::isfinite(f_new) && all_finite(g_new) && actred > eta0 * prered;
+    // Near the optimum the predicted reduction falls below the rounding error of f, and the
+    // ratio actred/prered is noise: there a step is judged by the gradient norm instead
+    // (the Newton step is reliable in that quadratic regime).
+    const bool rounding_regime = prered <= 1e-12 * std::max(1.0, std::fabs(f));
+    bool accepted = false;
+    if (rounding_regime) {
+      accepted = std::isfinite(f_new) && all_finite(g_new) && std::sqrt(dot(g_new, g_new)) < gnorm;
+    } else {
+      if (first) {
+        delta = std::min(delta, snorm);
+        first = false;
+      }
+      double alpha;
+      if (!std::isfinite(f_new) || f_new - f - gs <= 0.0)
+        alpha = sigma3;
+      else
+        alpha = std::max(sigma1, -0.5 * (gs / (f_new - f - gs)));
+      if (!std::isfinite(f_new) || actred < eta0 * prered)
+        delta = std::min(alpha * snorm, sigma2 * delta);
+      else if (actred < eta1 * prered)
+        delta = std::max(sigma1 * delta, std::min(alpha * snorm, sigma2 * delta));
+      else if (actred < eta2 * prered)
+        delta = std::max(sigma1 * delta, std::min(alpha * snorm, sigma3 * delta));
+      else if (reach_boundary)
+        delta = sigma3 * delta;
+      else
+        delta = std::max(delta, std::min(alpha * snorm, sigma3 * delta));
+      accepted = std::isfinite(f_new) && all_finite(g_new) && actred > eta0 * prered;
+    }
     if (accepted) {
       w.swap(w_new);
       g.swap(g_new);
@@ -181,11 +194,10 @@ OptimizerResult minimize_newton(Objective& objective, double* theta, const Optim
     } else {
       // The trial point became the objective's current point: restore w.
       objective.value_gradient(w.data(), g_new.data());
-    }
-    if (prered <= 0.0 || (std::fabs(actred) <= 1e-14 * std::fabs(f) &&
-                          std::fabs(prered) <= 1e-14 * std::fabs(f))) {
-      result.status = OptimizerStatus::no_progress;
-      break;
+      if (rounding_regime) {
+        result.status = OptimizerStatus::no_progress;
+        break;
+      }
     }
     if (delta <= 0.0 || !std::isfinite(delta)) {
       result.status = OptimizerStatus::no_progress;
