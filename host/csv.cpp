@@ -85,6 +85,11 @@ std::vector<std::string> CsvReader::read_header() {
     if (nl != nullptr || !fill()) break;
   }
   if (end_ == pos_) throw InputError(name_, 0, 0, "the file is empty (expected a header line)");
+  // A UTF-8 byte order mark (as spreadsheet programs write) is not part of the first name.
+  if (end_ - pos_ >= 3 && std::memcmp(buffer_.data() + pos_, "\xEF\xBB\xBF", 3) == 0) {
+    pos_ += 3;
+    consumed_ += 3;
+  }
   std::size_t counts[3] = {0, 0, 0};
   bool quoted = false;
   for (std::size_t i = pos_; i < end_ && (quoted || buffer_[i] != '\n'); ++i) {

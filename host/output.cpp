@@ -79,6 +79,8 @@ double elo_offset(const BradleyTerryFit& fit, const ScaleOptions& scale) {
 std::string format_bradley_terry(const BradleyTerryFit& fit, OutputFormat format, const RunInfo& info,
                                  const ScaleOptions& scale) {
   const std::size_t n = fit.item_names.size();
+  if (fit.status == FitStatus::not_estimable || fit.strength.size() != n)
+    throw UsageError("no estimates to format: " + std::string(to_string(fit.status)));
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
@@ -141,6 +143,8 @@ std::string format_bradley_terry(const BradleyTerryFit& fit, OutputFormat format
 std::string format_logistic(const LogisticFit& fit, OutputFormat format, const RunInfo& info) {
   std::ostringstream out;
   const std::size_t p = fit.terms.size();
+  if (fit.status == FitStatus::not_estimable || fit.estimate.size() != p)
+    throw UsageError("no estimates to format: " + std::string(to_string(fit.status)));
   if (format == OutputFormat::csv) {
     out << "term,estimate,se,z,p_value\n";
     for (std::size_t j = 0; j < p; ++j)

@@ -1,1 +1,195 @@
-int main(){}
+// btfit_bench: times load, fit and output of one data file in this process, with the
+// process's peak resident memory, and measures the floors a pass is judged against: the
+// memory copy bandwidth and a bare loop computing the same number of softplus and sigmoid
+// values. Run one scenario per process (tools/bench.sh does) so that peak memory belongs to
+// that scenario alone.
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "btfit/backend.h"
+#include "btfit/btfit.h"
+#include "btfit/detail/maths.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // kB on Linux
+}
+
+// Copy bandwidth: bytes read + written per second over a buffer of `bytes`.
+double copy_bandwidth(std::size_t bytes) {
+  std::vector<char> src(bytes, 1), dst(bytes, 0);
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    const auto t = Clock::now();
+    std::memcpy(dst.data(), src.data(), bytes);
+    best = std::min(best, since(t));
+  }
+  if (dst[bytes / 2] != 1) std::printf("copy check failed\n");
+  return 2.0 * static_cast<double>(bytes) / best;
+}
+
+// Seconds for n softplus + sigmoid evaluations (one per comparison), on all threads.
+double bare_loop_seconds(std::size_t n) {
+  double best = 1e30;
+  double sink = 0.0;
+  for (int r = 0; r < 3; ++r) {
+    const auto t = Clock::now();
+    double total = 0.0;
+#pragma omp parallel for reduction(+ : total) schedule(static)
+    for (std::ptrdiff_t k = 0; k < static_cast<std::ptrdiff_t>(n); ++k) {
+      const double eta = 1e-7 * static_cast<double>(k % 1000003) - 0.05;
+      const auto terms = btfit::detail::bernoulli_terms(eta, 1.0, 1.0);
+      total += terms.value + terms.residual;
+    }
+    best = std::min(best, since(t));
+    sink += total;
+  }
+  if (sink == 42.0) std::printf(" ");
+  return best;
+}
+
+struct Row {
+  std::string scenario;
+  std::size_t n = 0;
+  std::size_t params = 0;
+  double load = 0, fit = 0, output = 0;
+  std::size_t passes = 0;
+  int iterations = 0;
+  double objective = 0;
+  double pass = 0;  // one value+gradient pass, best of 3
+  std::string status;
+};
+
+// Best-of-3 seconds of one value+gradient pass of the CPU objective at theta = 0.
+double time_pass(btfit::Objective& objective) {
+  std::vector<double> theta(objective.n_params(), 0.0), gradient(objective.n_params());
+  double best = 1e30;
+  for (int r = 0; r < 3; ++r) {
+    const auto t = Clock::now();
+    objective.value_gradient(theta.data(), gradient.data());
+    best = std::min(best, since(t));
+  }
+  return best;
+}
+
+void print(const Row& r, std::size_t data_bytes_per_row) {
+  const double rss = peak_rss_mb();
+  const double per_pass = r.pass;
+  // Floors for one pass at this size, measured now.
+  const double bandwidth = copy_bandwidth(std::min<std::size_t>(r.n * data_bytes_per_row, std::size_t{1} << 30));
+  const double bytes_floor = static_cast<double>(r.n * data_bytes_per_row) / bandwidth;
+  const double compute_floor = bare_loop_seconds(r.n);
+  std::printf(
+      "| %s | %zu | %zu | %.3f | %.3f | %.3f | %.3f | %d | %zu | %.4f | %.4f | %.4f | %.1f | %.1f | %.10g | %s |\n",
+      r.scenario.c_str(), r.n, r.params, r.load, r.fit, r.output, r.load + r.fit + r.output, r.iterations, r.passes,
+      per_pass, bytes_floor, compute_floor, rss, rss * 1048576.0 / static_cast<double>(r.n), r.objective,
+      r.status.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"btfit_bench: load, fit and output one file and report times, passes and peak memory"};
+  app.require_subcommand(1);
+  std::string file, label = "y", solver = "auto", scenario;
+  double l2 = 0.0;
+  int threads = 0;
+  bool header = false;
+  auto* bt = app.add_subcommand("bt", "Bradley-Terry on a winner,loser CSV");
+  auto* lg = app.add_subcommand("logistic", "Logistic regression on a CSV with a label column");
+  for (auto* cmd : {bt, lg}) {
+    cmd->add_option("FILE", file)->required();
+    cmd->add_option("--solver", solver)->check(CLI::IsMember({"auto", "newton", "lbfgs"}));
+    cmd->add_option("--l2", l2);
+    cmd->add_option("--threads", threads);
+    cmd->add_option("--scenario", scenario, "Name printed in the first column");
+    cmd->add_flag("--header", header, "Print the table header first");
+  }
+  lg->add_option("--label", label);
+  CLI11_PARSE(app, argc, argv);
+  if (header) {
+    std::printf(
+        "| scenario | rows | params | load s | fit s | output s | total s | iterations | passes | s/pass (1 pass, measured) | "
+        "bytes floor s | compute floor s | peak MB | bytes/row | objective | status |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  }
+  btfit::SolverOptions so;
+  so.solver = solver == "lbfgs" ? btfit::Solver::lbfgs : solver == "newton" ? btfit::Solver::newton : btfit::Solver::automatic;
+  so.threads = threads;
+  so.device = btfit::Device::cpu;
+  Row row;
+  row.scenario = scenario.empty() ? file : scenario;
+  try {
+    if (*bt) {
+      auto t = Clock::now();
+      const auto data = btfit::load_comparisons(file, btfit::ComparisonColumns{});
+      row.load = since(t);
+      btfit::BradleyTerryOptions options;
+      options.l2 = l2;
+      options.solver = so;
+      const auto fit = btfit::fit_bradley_terry(data, options);
+      row.fit = fit.seconds;
+      if (fit.status == btfit::FitStatus::not_estimable) {
+        std::fprintf(stderr, "btfit_bench: %s: not estimable (add --l2)\n", file.c_str());
+        return 2;
+      }
+      t = Clock::now();
+      btfit::write_output(file + ".bench-out.csv",
+                          btfit::format_bradley_terry(fit, btfit::OutputFormat::csv, btfit::RunInfo{}));
+      row.output = since(t);
+      std::remove((file + ".bench-out.csv").c_str());
+      row.n = data.size();
+      row.params = data.n_items();
+      row.passes = fit.passes;
+      row.iterations = fit.iterations;
+      row.objective = fit.objective;
+      row.status = btfit::to_string(fit.status);
+      row.pass = time_pass(*btfit::make_bradley_terry_objective(data, false, btfit::Device::cpu, threads).objective);
+      print(row, 8 + (data.has_weights() ? 8 : 0));
+    } else {
+      auto t = Clock::now();
+      btfit::RowColumns cols;
+      cols.label = label;
+      const auto data = btfit::load_rows(file, cols);
+      row.load = since(t);
+      btfit::LogisticOptions options;
+      options.l2 = l2;
+      options.solver = so;
+      const auto fit = btfit::fit_logistic(data, options);
+      row.fit = fit.seconds;
+      if (fit.status == btfit::FitStatus::not_estimable) {
+        std::fprintf(stderr, "btfit_bench: %s: not estimable\n", file.c_str());
+        return 2;
+      }
+      t = Clock::now();
+      btfit::write_output(file + ".bench-out.csv", btfit::format_logistic(fit, btfit::OutputFormat::csv, btfit::RunInfo{}));
+      row.output = since(t);
+      std::remove((file + ".bench-out.csv").c_str());
+      row.n = data.n_rows;
+      row.params = fit.terms.size();
+      row.passes = fit.passes;
+      row.iterations = fit.iterations;
+      row.objective = fit.objective;
+      row.status = btfit::to_string(fit.status);
+      row.pass = time_pass(*btfit::make_logistic_objective(data, true, btfit::Device::cpu, threads).objective);
+      print(row, 8 * data.n_features + 8);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "btfit_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -228,7 +228,7 @@ int run_logistic(LogisticArgs& a) {
 // --- simulate -------------------------------------------------------------------------
 
 struct SimulateArgs {
-  std::size_t items = 1000;
+  double items = 1000;
   double comparisons = 1e6;
   std::string popularity = "uniform";
   double ties = 0.0;
@@ -257,7 +257,7 @@ std::string to_csv_comparisons(const btfit::Comparisons& data) {
 
 int run_simulate_comparisons(const SimulateArgs& a) {
   btfit::ComparisonSimulation spec;
-  spec.n_items = a.items;
+  spec.n_items = static_cast<std::size_t>(a.items);
   spec.n_comparisons = static_cast<std::size_t>(a.comparisons);
   spec.popularity = a.popularity == "heavy" ? btfit::Popularity::heavy_tailed : btfit::Popularity::uniform;
   spec.tie_rate = a.ties;
@@ -393,7 +393,7 @@ int main(int argc, char** argv) {
   auto* sim_cmd = app.add_subcommand("simulate", "Write seeded synthetic data with the true parameters");
   sim_cmd->require_subcommand(1);
   auto* sim_cmp = sim_cmd->add_subcommand("comparisons", "Bradley-Terry comparisons (winner,loser or a,b,outcome)");
-  sim_cmp->add_option("--items", sim.items, "Number of items (default 1000)")->check(CLI::Range(2, 2000000000));
+  sim_cmp->add_option("--items", sim.items, "Number of items (default 1000)")->check(CLI::Range(2.0, 2e9));
   sim_cmp->add_option("--comparisons", sim.comparisons, "Number of comparisons (default 1e6)")->check(CLI::PositiveNumber);
   sim_cmp->add_option("--popularity", sim.popularity, "uniform or heavy (Zipf-like 1/rank)")
       ->check(CLI::IsMember({"uniform", "heavy"}));

@@ -40,12 +40,17 @@ struct LossTerms {
   double curvature;  // w * sigmoid(eta) * (1 - sigmoid(eta))
 };
 
+// One exp and one log1p per call: with e = exp(-|eta|),
+//   softplus(eta) = max(eta, 0) + log1p(e),
+//   sigmoid(eta) = 1/(1+e) for eta >= 0 and e/(1+e) below, sigmoid(-eta) the other one,
+// so p and 1 - p are both computed without cancellation.
 BTFIT_HD LossTerms bernoulli_terms(double eta, double y, double w) {
-  const double p = sigmoid(eta);
-  // p * (1 - p) computed without cancellation: sigmoid(eta) * sigmoid(-eta).
-  const double q = sigmoid(-eta);
+  const double e = exp(-fabs(eta));
+  const double inv = 1.0 / (1.0 + e);
+  const double p = eta >= 0.0 ? inv : e * inv;  // sigmoid(eta)
+  const double q = eta >= 0.0 ? e * inv : inv;  // sigmoid(-eta) = 1 - p
   LossTerms out;
-  out.value = w * (softplus(eta) - y * eta);
+  out.value = w * ((eta > 0.0 ? eta : 0.0) + log1p(e) - y * eta);
   out.residual = w * (p - y);
   out.curvature = w * p * q;
   return out;

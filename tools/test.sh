@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds btfit (with the CUDA backend when nvcc is present: it must compile and link) and
+# runs the whole test suite; tests that need a GPU skip with a reason when there is none.
+# Then runs the small benchmark ladder, so that the benchmark code paths work.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${BUILD_DIR:-build}"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
+cmake --build "$build" -j "$(nproc)"
+ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
+tools/bench.sh "$build" --small
