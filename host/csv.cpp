@@ -161,6 +161,28 @@ bool CsvReader::next(std::vector<std::string_view>& fields) {
   }
 }
 
+bool CsvReader::next_line(std::string_view& line) {
+  std::size_t scan_from = pos_;
+  const char* nl = nullptr;
+  while (true) {
+    nl = static_cast<const char*>(std::memchr(buffer_.data() + scan_from, '\n', end_ - scan_from));
+    if (nl != nullptr) break;
+    const std::size_t scanned = end_ - pos_;
+    if (!fill()) break;
+    scan_from = pos_ + scanned;
+  }
+  if (pos_ == end_ && nl == nullptr) return false;
+  const std::size_t line_end = nl ? static_cast<std::size_t>(nl - buffer_.data()) : end_;
+  std::size_t content_end = line_end;
+  if (content_end > pos_ && buffer_[content_end - 1] == '\r') --content_end;
+  record_line_ = next_line_++;
+  line = std::string_view(buffer_.data() + pos_, content_end - pos_);
+  const std::size_t after = nl ? line_end + 1 : line_end;
+  consumed_ += after - pos_;
+  pos_ = after;
+  return true;
+}
+
 // Slow path for a record with quotes: parses from pos_ char by char, reading more input
 // when a quoted field runs past the block, unquoting into scratch_.
 bool CsvReader::parse_quoted(std::vector<std::string_view>& fields, std::size_t* record_end) {

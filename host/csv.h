@@ -25,6 +25,9 @@ class CsvReader {
   std::vector<std::string> read_header();
   // The next record; false at the end. Empty lines are skipped.
   bool next(std::vector<std::string_view>& fields);
+  // The next raw line (no delimiter or quote handling, trailing CR removed), for line
+  // formats such as LIBSVM; false at the end. Valid until the next call.
+  bool next_line(std::string_view& line);
   // Physical line (1-based) where the last record starts.
   std::size_t line() const { return record_line_; }
   const std::string& name() const { return name_; }

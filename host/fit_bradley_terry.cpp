@@ -140,6 +140,7 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
     }
   }
 
+  fit.seconds_check = seconds_since(start);
   // Objective = data NLL (backend) + penalty (host).
   BackendChoice backend = make_bradley_terry_objective(data, options.home_advantage, options.solver.device,
                                                        options.solver.threads);
@@ -181,7 +182,9 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
   settings.lbfgs_memory = options.solver.lbfgs_memory;
   const Solver solver = options.solver.solver == Solver::automatic ? Solver::newton : options.solver.solver;
   fit.solver = solver == Solver::lbfgs ? "lbfgs" : "newton-cg";
+  const auto start_optimize = std::chrono::steady_clock::now();
   const OptimizerResult opt = minimize(objective, theta.data(), solver, settings);
+  fit.seconds_optimize = seconds_since(start_optimize);
   fit.optimizer_status = to_string(opt.status);
   fit.iterations = opt.iterations;
   fit.gradient_norm = opt.gradient_norm;
@@ -204,6 +207,7 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
   }
 
   // Standard errors.
+  const auto start_se = std::chrono::steady_clock::now();
   fit.se.assign(n, std::numeric_limits<double>::quiet_NaN());
   fit.home_se = std::numeric_limits<double>::quiet_NaN();
   Eigen::MatrixXd cov;
@@ -258,6 +262,7 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
     for (double& s : fit.strength) s -= ref;
     fit.se[static_cast<std::size_t>(fit.reference)] = have_cov ? 0.0 : fit.se[static_cast<std::size_t>(fit.reference)];
   }
+  fit.seconds_se = seconds_since(start_se);
   fit.passes = backend.objective->passes();
   fit.seconds = seconds_since(start);
   return fit;

@@ -35,14 +35,16 @@ std::string join(const std::vector<std::string>& names) {
 }
 
 const char* kRemedies =
-    "Options that make the estimate finite: --l2 LAMBDA (ridge penalty on the coefficients), "
-    "--prior FILE (Gaussian priors on the terms involved), or --firth (Jeffreys-prior bias reduction).";
+    "Options that make the estimate finite: --l2 LAMBDA (ridge penalty on the coefficients) or "
+    "--prior FILE (Gaussian priors on the terms involved).";
 
-// Max |eta| over rows and the etas' extremes.
+// Largest |eta_i| over the rows (one parallel pass).
 double max_abs_margin(const Rows& data, const std::vector<double>& theta, std::size_t o) {
   double largest = 0.0;
   const double b0 = o ? theta[0] : 0.0;
-  for (std::size_t i = 0; i < data.n_rows; ++i) {
+#pragma omp parallel for reduction(max : largest) schedule(static)
+  for (std::ptrdiff_t ii = 0; ii < static_cast<std::ptrdiff_t>(data.n_rows); ++ii) {
+    const auto i = static_cast<std::size_t>(ii);
     double eta = b0;
     if (!data.sparse) {
       const double* x = data.dense.data() + i * data.n_features;
@@ -156,8 +158,8 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
             << (data.sparse ? " (a LIBSVM feature index that never occurs)" : "") << ".\n";
       if (!const_cols.empty())
         msg << "Constant column(s), collinear with the intercept: " << join(const_cols) << ".\n";
-      msg << "Their coefficients are not unique (the Hessian is singular). Drop them (--features), or add "
-             "--l2 LAMBDA or a --prior on them.\n";
+      msg << "Their coefficients are not unique (the Hessian is singular). "
+          << (data.sparse ? "Add" : "Drop them (--features), or add") << " --l2 LAMBDA or a --prior on them.\n";
       auto terms = zero_cols;
       terms.insert(terms.end(), const_cols.begin(), const_cols.end());
       return not_estimable(msg.str(), terms);
@@ -188,14 +190,18 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
   if (!data.sparse && uncovered.size() > 1 && uncovered.size() <= options.solver.dense_limit) {
     const auto q = static_cast<Eigen::Index>(uncovered.size());
     Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(q, q);
-    Eigen::VectorXd row(q);
-    for (std::size_t i = 0; i < data.n_rows; ++i) {
-      const double* x = data.dense.data() + i * nf;
-      for (Eigen::Index c = 0; c < q; ++c) {
-        const std::size_t j = uncovered[static_cast<std::size_t>(c)];
-        row[c] = (o && j == 0) ? 1.0 : x[j - o];
+    constexpr std::size_t kBlock = 1024;
+    Eigen::MatrixXd block(static_cast<Eigen::Index>(kBlock), q);
+    for (std::size_t begin = 0; begin < data.n_rows; begin += kBlock) {
+      const std::size_t rows = std::min(kBlock, data.n_rows - begin);
+      for (std::size_t i = 0; i < rows; ++i) {
+        const double* x = data.dense.data() + (begin + i) * nf;
+        for (Eigen::Index c = 0; c < q; ++c) {
+          const std::size_t j = uncovered[static_cast<std::size_t>(c)];
+          block(static_cast<Eigen::Index>(i), c) = (o && j == 0) ? 1.0 : x[j - o];
+        }
       }
-      gram.selfadjointView<Eigen::Lower>().rankUpdate(row);
+      gram.selfadjointView<Eigen::Lower>().rankUpdate(block.topRows(static_cast<Eigen::Index>(rows)).transpose());
     }
     gram.triangularView<Eigen::StrictlyUpper>() = gram.transpose();
     Eigen::VectorXd scale = gram.diagonal().cwiseSqrt().cwiseMax(1e-300).cwiseInverse();

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 #include <unordered_map>
 
@@ -113,6 +114,33 @@ double parse_weight(const CsvReader& reader, const std::vector<std::string>& hea
   return w;
 }
 
+// MemAvailable from /proc/meminfo in bytes, or 0 when unknown.
+std::size_t available_memory_bytes() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  std::size_t kb = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb * 1024;
+}
+
+// Refuses input whose in-memory form would not fit, before reading it all.
+void check_fits_in_memory(const CsvReader& reader, std::size_t expected_rows, std::size_t bytes_per_row) {
+  const std::size_t available = available_memory_bytes();
+  const double needed = static_cast<double>(expected_rows) * static_cast<double>(bytes_per_row);
+  if (available > 0 && needed > 0.9 * static_cast<double>(available)) {
+    char msg[256];
+    std::snprintf(msg, sizeof msg,
+                  "about %zu rows need about %.1f GiB in memory, and %.1f GiB are available; "
+                  "aggregate the rows (--count) or use a machine with more memory",
+                  expected_rows, needed / 1073741824.0, static_cast<double>(available) / 1073741824.0);
+    throw InputError(reader.name(), 0, 0, msg);
+  }
+}
+
 template <typename T>
 void reserve_estimate(std::vector<T>& v, const CsvReader& reader, std::size_t bytes_per_line) {
   if (reader.file_size() > 0 && bytes_per_line > 0) v.reserve(reader.file_size() / bytes_per_line + 16);
@@ -176,6 +204,9 @@ Comparisons load_comparisons(const std::string& path, const ComparisonColumns& c
     if (!reserved) {
       // Reserve from the first record's length to avoid regrowing large vectors.
       const std::size_t line_bytes = std::max<std::size_t>(8, reader.bytes_consumed() / std::max<std::size_t>(1, reader.line()));
+      if (reader.file_size() > 0)
+        check_fits_in_memory(reader, reader.file_size() / line_bytes,
+                             9 + (has_count ? 8 : 0) + (columns.home_flags ? 1 : 0));
       reserve_estimate(data.a, reader, line_bytes);
       reserve_estimate(data.b, reader, line_bytes);
       reserve_estimate(data.outcome2, reader, line_bytes);
@@ -210,19 +241,13 @@ bool has_suffix(const std::string& s, const std::string& suffix) {
 }
 
 Rows load_rows_libsvm(const std::string& path) {
-  CsvReader reader(path);  // a line reader: LIBSVM lines hold no commas
+  CsvReader reader(path);  // used as a raw line reader
   Rows rows;
   rows.sparse = true;
   rows.row_ptr.push_back(0);
-  std::vector<std::string_view> fields;
   std::uint32_t max_index = 0;
-  while (reader.next(fields)) {
-    // Reassemble the physical line (commas are not part of the LIBSVM format).
-    std::string_view line = fields.size() == 1 ? fields[0] : std::string_view();
-    if (fields.size() != 1) {
-      throw InputError(reader.name(), reader.line(), 0,
-                       "malformed LIBSVM line (a comma or quote where \"label index:value ...\" was expected)");
-    }
+  std::string_view line;
+  while (reader.next_line(line)) {
     const auto hash = line.find('#');
     if (hash != std::string_view::npos) line = line.substr(0, hash);
     std::size_t pos = 0;
@@ -327,8 +352,19 @@ Rows load_rows(const std::string& path, const RowColumns& columns) {
   for (auto c : feature_cols) rows.feature_names.push_back(header[c]);
   std::vector<std::string_view> fields;
   const std::size_t n_fields = header.size();
+  bool reserved = false;
   while (reader.next(fields)) {
     check_field_count(reader, n_fields, fields.size());
+    if (!reserved && reader.file_size() > 0) {
+      // Reserve from the first row's length so that the matrix is not regrown and copied.
+      const std::size_t line_bytes =
+          std::max<std::size_t>(2 * n_fields, reader.bytes_consumed() / std::max<std::size_t>(1, reader.line()));
+      const std::size_t expected_rows = reader.file_size() / line_bytes + 16;
+      check_fits_in_memory(reader, expected_rows, 8 * (feature_cols.size() + 1) + (has_weight ? 8 : 0));
+      rows.dense.reserve(expected_rows * feature_cols.size());
+      rows.label.reserve(expected_rows);
+      reserved = true;
+    }
     double label = 0;
     if (!parse_double(fields[col_label], &label) || !(label == 0.0 || label == 1.0))
       throw InputError(reader.name(), reader.line(), col_label + 1,

@@ -353,8 +353,10 @@ int run_demo(std::size_t items, double comparisons, std::uint64_t seed, const So
   std::printf("  95%% Wald intervals cover   %.1f%% of the true strengths\n", 100.0 * cover / items);
   std::printf("\nfit: NLL %.6f, %d iterations of %s on %s, %zu passes, status %s\n", fit.nll, fit.iterations,
               fit.solver.c_str(), fit.device.c_str(), fit.passes, btfit::to_string(fit.status));
-  std::printf("where the time went: simulate %.3f s, fit (with existence check and SEs) %.3f s\n",
-              seconds_simulate, fit.seconds);
+  std::printf("where the time went: simulate %.3f s; fit %.3f s = existence check and records %.3f s"
+              " + optimizer %.3f s + standard errors (dense %zu x %zu) %.3f s\n",
+              seconds_simulate, fit.seconds, fit.seconds_check, fit.seconds_optimize, items, items,
+              fit.seconds_se);
   return 0;
 }
 

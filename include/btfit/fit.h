@@ -67,6 +67,9 @@ struct BradleyTerryFit {
   std::string se_method;   // how SEs were computed, or why they were not
   std::vector<std::string> notes;  // warnings for the user (disconnected groups, ...)
   double seconds = 0.0;    // fit wall time (diagnosis, optimization, SEs)
+  double seconds_check = 0.0;     // existence check and records
+  double seconds_optimize = 0.0;  // the optimizer
+  double seconds_se = 0.0;        // standard errors
 };
 
 struct LogisticFit {
