@@ -79,16 +79,19 @@ std::string choose(Device device, std::size_t work, std::size_t min_work, std::s
 }  // namespace
 
 BackendChoice make_bradley_terry_objective(const Comparisons& data, bool home_advantage, Device device,
-                                           int threads) {
+                                           int threads, bool deterministic) {
   BackendChoice choice;
   std::size_t bytes = 0;
 #if defined(BTFIT_WITH_CUDA)
-  if (device != Device::cpu) bytes = cuda::bradley_terry_device_bytes(data, home_advantage);
+  const cuda::BradleyTerryCudaOptions cuda_options{deterministic};
+  if (device != Device::cpu) bytes = cuda::bradley_terry_device_bytes(data, home_advantage, cuda_options);
+#else
+  (void)deterministic;  // the CPU objective always sums in a fixed order
 #endif
   choice.device = choose(device, data.size(), kAutoMinComparisons, bytes, &choice.reason);
 #if defined(BTFIT_WITH_CUDA)
   if (choice.device == "cuda") {
-    choice.objective = cuda::make_bradley_terry_objective(data, home_advantage);
+    choice.objective = cuda::make_bradley_terry_objective(data, home_advantage, cuda_options);
     return choice;
   }
 #endif

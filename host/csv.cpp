@@ -2,12 +2,13 @@
 
 #include <sys/stat.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 
 #include "btfit/error.h"
+#include "progress.h"
 
 namespace btfit {
 
@@ -40,23 +41,32 @@ bool parse_double(std::string_view text, double* out) {
   return result.ec == std::errc() && result.ptr == last;
 }
 
-CsvReader::CsvReader(const std::string& path) : name_(path == "-" ? "<stdin>" : path) {
-  if (path == "-") {
-    file_ = stdin;
-  } else {
-    struct stat info {};
-    if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode))
-      throw InputError(name_, 0, 0, "is a directory, not a file");
-    file_ = std::fopen(path.c_str(), "rb");
-    if (file_ == nullptr) throw InputError(name_, 0, 0, std::string("cannot open: ") + std::strerror(errno));
-    owns_file_ = true;
-    if (::stat(path.c_str(), &info) == 0) file_size_ = static_cast<std::size_t>(info.st_size);
-  }
+CsvReader::CsvReader(const std::string& path, LoadProgress* progress)
+    : name_(path == "-" ? "<stdin>" : path), progress_(progress) {
+  source_ = open_input(path, name_, &info_);
+  size_hint_ = info_.size_hint;
   buffer_.resize(kBlockBytes);
 }
 
-CsvReader::~CsvReader() {
-  if (owns_file_ && file_ != nullptr) std::fclose(file_);
+CsvReader::CsvReader(int fd, const std::string& name, std::uint64_t begin, std::uint64_t end, char delimiter,
+                     LoadProgress* progress)
+    : name_(name), progress_(progress), delimiter_(delimiter) {
+  struct stat info {};
+  if (::fstat(fd, &info) == 0) info_.file_size = info_.size_hint = static_cast<std::uint64_t>(info.st_size);
+  info_.regular_file = true;
+  source_ = open_file_range(fd, name, begin, end);
+  size_hint_ = end - begin;
+  buffer_.resize(std::min<std::size_t>(kBlockBytes, static_cast<std::size_t>(end - begin) + 1));
+}
+
+CsvReader::~CsvReader() = default;
+
+void CsvReader::report_progress() {
+  if (progress_ == nullptr) return;
+  const std::uint64_t bytes = source_->raw_bytes();
+  progress_->add(bytes - reported_bytes_, records_ - reported_records_);
+  reported_bytes_ = bytes;
+  reported_records_ = records_;
 }
 
 bool CsvReader::fill() {
@@ -67,9 +77,9 @@ bool CsvReader::fill() {
     pos_ = 0;
   }
   if (end_ == buffer_.size()) buffer_.resize(buffer_.size() * 2);
-  const std::size_t got = std::fread(buffer_.data() + end_, 1, buffer_.size() - end_, file_);
+  const std::size_t got = source_->read(buffer_.data() + end_, buffer_.size() - end_);
+  report_progress();
   if (got == 0) {
-    if (std::ferror(file_)) throw InputError(name_, next_line_, 0, "read error");
     eof_ = true;
     return false;
   }
@@ -135,10 +145,12 @@ bool CsvReader::next(std::vector<std::string_view>& fields) {
     const char* begin = buffer_.data() + pos_;
     const std::size_t length = content_end - pos_;
     if (std::memchr(begin, '"', length) != nullptr) {
+      quote_seen_ = true;
       std::size_t record_end = 0;
       if (!parse_quoted(fields, &record_end)) return false;
       consumed_ += record_end - pos_;
       pos_ = record_end;
+      ++records_;
       return true;
     }
     next_line_ += 1;
@@ -157,6 +169,7 @@ bool CsvReader::next(std::vector<std::string_view>& fields) {
       fields.push_back(line.substr(start, d - start));
       start = d + 1;
     }
+    ++records_;
     return true;
   }
 }
@@ -180,6 +193,7 @@ bool CsvReader::next_line(std::string_view& line) {
   const std::size_t after = nl ? line_end + 1 : line_end;
   consumed_ += after - pos_;
   pos_ = after;
+  ++records_;
   return true;
 }
 
@@ -188,7 +202,8 @@ bool CsvReader::next_line(std::string_view& line) {
 bool CsvReader::parse_quoted(std::vector<std::string_view>& fields, std::size_t* record_end) {
   while (true) {
     scratch_.clear();
-    std::vector<std::pair<std::size_t, std::size_t>> spans;  // offsets into scratch_
+    auto& spans = spans_;  // offsets into scratch_
+    spans.clear();
     std::size_t i = pos_;
     std::size_t lines = 0;
     bool complete = false;

@@ -2,20 +2,33 @@
 //
 // The input is read in blocks; a record's fields are string_views into the block (or into a
 // scratch buffer when quotes had to be removed), valid until the next call to next().
-// Memory is one block plus the longest record, whatever the file size.
+// Memory is one block plus the longest record, whatever the file size. gzip and zstd input is
+// decompressed on the fly (decompress.h). A reader can also cover one byte range of a file,
+// for one chunk of a parallel read (parallel_load.h): its lines are then numbered from 1 at
+// the start of the range.
 #pragma once
 
-#include <cstdio>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "decompress.h"
+
 namespace btfit {
+
+class LoadProgress;
 
 class CsvReader {
  public:
   // path "-" reads standard input. Throws InputError when the file cannot be opened.
-  explicit CsvReader(const std::string& path);
+  // `progress` (may be null) is told the bytes and records read.
+  explicit CsvReader(const std::string& path, LoadProgress* progress = nullptr);
+  // The bytes [begin, end) of the open file `fd` (not owned), which must start at the start
+  // of a record; `delimiter` as detected from the header. Lines are numbered from 1 at begin.
+  CsvReader(int fd, const std::string& name, std::uint64_t begin, std::uint64_t end, char delimiter,
+            LoadProgress* progress);
   ~CsvReader();
   CsvReader(const CsvReader&) = delete;
   CsvReader& operator=(const CsvReader&) = delete;
@@ -26,33 +39,49 @@ class CsvReader {
   // The next record; false at the end. Empty lines are skipped.
   bool next(std::vector<std::string_view>& fields);
   // The next raw line (no delimiter or quote handling, trailing CR removed), for line
-  // formats such as LIBSVM; false at the end. Valid until the next call.
+  // formats such as LIBSVM and JSON lines; false at the end. Valid until the next call.
   bool next_line(std::string_view& line);
   // Physical line (1-based) where the last record starts.
   std::size_t line() const { return record_line_; }
+  // Physical line where the next record will start; after the header, the first data line.
+  std::size_t next_line_number() const { return next_line_; }
   const std::string& name() const { return name_; }
   char delimiter() const { return delimiter_; }
-  // Size of the file in bytes, or 0 when unknown (standard input).
-  std::size_t file_size() const { return file_size_; }
+  // Size of the (uncompressed) file in bytes, or 0 when unknown (standard input, a pipe,
+  // compressed input). The whole file's size, also for a reader of one range.
+  std::size_t file_size() const { return static_cast<std::size_t>(info_.size_hint); }
+  // Bytes this reader will see: its range, or file_size().
+  std::size_t size_hint() const { return static_cast<std::size_t>(size_hint_); }
+  // Bytes of (uncompressed) input consumed by the records returned so far.
   std::size_t bytes_consumed() const { return consumed_; }
+  const InputInfo& input() const { return info_; }
+  // Whether a record so far held a quote character (next() only).
+  bool quote_seen() const { return quote_seen_; }
 
  private:
   bool fill();  // reads more input after compacting; false when nothing more was read
   bool parse_quoted(std::vector<std::string_view>& fields, std::size_t* record_end);
+  void report_progress();
 
   std::string name_;
-  std::FILE* file_ = nullptr;
-  bool owns_file_ = false;
+  std::unique_ptr<ByteSource> source_;
+  InputInfo info_;
+  std::uint64_t size_hint_ = 0;
+  LoadProgress* progress_ = nullptr;
+  std::uint64_t reported_bytes_ = 0;
+  std::uint64_t records_ = 0;
+  std::uint64_t reported_records_ = 0;
   bool eof_ = false;
+  bool quote_seen_ = false;
   char delimiter_ = ',';
   std::vector<char> buffer_;
   std::size_t pos_ = 0;
   std::size_t end_ = 0;
   std::size_t next_line_ = 1;
   std::size_t record_line_ = 0;
-  std::size_t file_size_ = 0;
   std::size_t consumed_ = 0;
   std::string scratch_;
+  std::vector<std::pair<std::size_t, std::size_t>> spans_;  // parse_quoted's field spans
 };
 
 // Number parsing with the whole field consumed (surrounding spaces allowed). False when the

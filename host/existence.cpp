@@ -193,8 +193,8 @@ BradleyTerryDiagnosis diagnose_bradley_terry(const Comparisons& data, const Brad
       any_prior = true;
     }
   }
-  if (all_covered) {
-    d.estimable = true;
+  if (all_covered || options.firth) {
+    d.estimable = true;  // Firth's penalty is finite on a connected design (Kosmidis and Firth 2021)
   } else if (!any_prior) {
     d.estimable = d.strongly_connected;
   } else {
@@ -284,13 +284,15 @@ BradleyTerryDiagnosis diagnose_bradley_terry(const Comparisons& data, const Brad
   }
   if (!d.strongly_connected) {
     if (d.estimable) {
-      out << "The " << (all_covered ? (options.l2 > 0 ? "L2 penalty" : "pseudo-comparisons") : "priors")
+      out << "The "
+          << (all_covered ? (options.l2 > 0 ? "L2 penalty" : "pseudo-comparisons")
+                          : (options.firth ? "Firth penalty (--firth)" : "priors"))
           << " keep every strength finite.\n";
     } else {
       out << "No finite estimate exists without a penalty. Options that make it finite: "
              "--pseudo 1 (one virtual win and one virtual loss per item against a virtual item of strength 0; "
-             "Newman 2023), --l2 LAMBDA (a ridge penalty on all strengths), or --prior FILE "
-             "(Gaussian priors covering these items).\n";
+             "Newman 2023), --l2 LAMBDA (a ridge penalty on all strengths), --prior FILE "
+             "(Gaussian priors covering these items), or --firth (Firth's bias-reducing Jeffreys-prior penalty).\n";
     }
   }
   d.message = out.str();

@@ -5,17 +5,23 @@
 // The objective is the weighted NLL plus the L2, prior and pseudo-comparison terms of
 // CONVENTIONS.md. Without any penalty or prior the strengths are reported with mean zero
 // and their covariance is the pseudo-inverse of the (singular) Laplacian Hessian.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <sstream>
 #include <unordered_map>
 
+#include "btfit/aggregate.h"
 #include "btfit/backend.h"
 #include "btfit/error.h"
 #include "btfit/fit.h"
 #include "btfit/optimize.h"
+#include "bootstrap.h"
+#include "firth.h"
 #include "inference.h"
 #include "objective_cpu.h"
+#include "se_at_scale.h"
+#include "uncertainty.h"
 
 namespace btfit {
 
@@ -50,19 +56,63 @@ void validate(const BradleyTerryOptions& o) {
   if (!(o.l2 >= 0.0) || !std::isfinite(o.l2)) throw UsageError("--l2 must be a finite number >= 0");
   if (!(o.pseudo >= 0.0) || !std::isfinite(o.pseudo)) throw UsageError("--pseudo must be a finite number >= 0");
   validate_prior(o.prior);
+  if (!(o.ci_level > 0.0 && o.ci_level < 1.0)) throw UsageError("the interval level (--ci) must be in (0, 1)");
 }
 
 void validate(const LogisticOptions& o) {
   validate(o.solver);
+  if (o.solver.solver == Solver::newman) throw UsageError("--solver newman fits Bradley-Terry models only");
   if (!(o.l2 >= 0.0) || !std::isfinite(o.l2)) throw UsageError("--l2 must be a finite number >= 0");
   if (o.penalize_intercept && !o.intercept) throw UsageError("--penalize-intercept needs an intercept");
   validate_prior(o.prior);
+  if (!(o.ci_level > 0.0 && o.ci_level < 1.0)) throw UsageError("the interval level (--ci) must be in (0, 1)");
 }
 
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Below this many rows a pass costs microseconds: aggregation cannot pay.
+constexpr std::size_t kAggregateMinRows = 10000;
+// Aggregate when at most this fraction of the rows would be left (tools/bench.sh measures it).
+constexpr double kAggregateMaxFraction = 0.5;
+
+// Whether to fit on aggregated counts (btfit/aggregate.h); *note says why not when asked to;
+// *fraction gets the expected fraction of rows left when it is known (else 0).
+bool should_aggregate(const Comparisons& data, const BradleyTerryOptions& options, std::string* note,
+                      double* fraction) {
+  *fraction = 0.0;
+  if (options.aggregate == Aggregation::off) return false;
+  if (!data.cluster.empty()) {
+    if (options.aggregate == Aggregation::on) *note = "not aggregated: cluster ids are kept per comparison";
+    return false;
+  }
+  if (options.aggregate == Aggregation::on) return true;
+  const std::size_t rows = data.size();
+  if (rows < kAggregateMinRows) return false;
+  // At most 3 outcomes per unordered pair (and per ordered pair for home games).
+  const double items = static_cast<double>(data.n_items());
+  const double keys = items * (items - 1.0) * 1.5 * (options.home_advantage ? 3.0 : 1.0);
+  if (keys <= kAggregateMaxFraction * static_cast<double>(rows)) {
+    *fraction = keys / static_cast<double>(rows);  // an upper bound
+    return true;
+  }
+  *fraction = estimate_distinct_fraction(data, options.home_advantage, options.solver.threads);
+  return *fraction <= kAggregateMaxFraction;
+}
+
+// Solver::automatic for Bradley-Terry (the measurements: BENCHMARKS.md). On the CPU, Newman's
+// iteration with Anderson acceleration: 8 to 15 passes without a log per comparison, where
+// Newton-CG makes 25 to 35 and L-BFGS 30 to hundreds. When its rate predicts more than
+// kNewmanPassBudget passes (a graph with a small spectral gap, such as long chains), Newton-CG
+// goes on from where it stopped. On a GPU backend, Newton-CG there (Newman's iteration reads
+// the comparisons on the CPU).
+constexpr int kNewmanPassBudget = 50;
+
+Solver choose_bradley_terry_solver(const std::string& device) {
+  return device == "cpu" ? Solver::newman : Solver::newton;
 }
 
 }  // namespace
@@ -100,7 +150,25 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
     if (fit.reference < 0) throw UsageError("--reference " + options.reference + ": no such item");
   }
 
-  fit.diagnosis = diagnose_bradley_terry(data, options);
+  // Aggregation: the existence check, the solver and the standard errors read `fitted`, the
+  // comparisons or their counts (the same sums); the records and the comparison count stay
+  // those of the comparisons.
+  const auto start_aggregate = std::chrono::steady_clock::now();
+  Comparisons aggregated;
+  const Comparisons* fitted = &data;
+  {
+    std::string note;
+    double fraction = 0.0;
+    if (should_aggregate(data, options, &note, &fraction)) {
+      aggregated = aggregate_comparisons(data, options.home_advantage, options.solver.threads, fraction);
+      fitted = &aggregated;
+    }
+    if (!note.empty()) fit.notes.push_back(note);
+  }
+  fit.n_rows_fitted = fitted->size();
+  fit.seconds_aggregate = seconds_since(start_aggregate);
+
+  fit.diagnosis = diagnose_bradley_terry(*fitted, options);
   if (fit.diagnosis.n_groups > 1)
     fit.notes.push_back("the comparison graph falls apart into " + std::to_string(fit.diagnosis.n_groups) +
                         " groups: strengths in different groups are not comparable");
@@ -118,12 +186,13 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
   }();
   if (options.home_advantage && !home_prior) {
     double home_wins = 0, home_losses = 0;
-    for (std::size_t k = 0; k < data.size(); ++k) {
-      if (!data.at_home[k]) continue;
-      home_wins += data.w(k) * data.y(k);
-      home_losses += data.w(k) * (1.0 - data.y(k));
+    for (std::size_t k = 0; k < fitted->size(); ++k) {
+      if (!fitted->at_home[k]) continue;
+      home_wins += fitted->w(k) * fitted->y(k);
+      home_losses += fitted->w(k) * (1.0 - fitted->y(k));
     }
-    if (home_wins == 0.0 || home_losses == 0.0) {
+    // Firth's penalty keeps h finite when the home side won (or lost) every home game.
+    if ((home_wins == 0.0 || home_losses == 0.0) && !(options.firth && home_wins + home_losses > 0.0)) {
       fit.status = FitStatus::not_estimable;
       std::ostringstream msg;
       msg << "The home advantage has no finite estimate: the home side "
@@ -131,8 +200,8 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
                                              : (home_losses == 0.0 ? "won every game played at home"
                                                                    : "lost every game played at home"))
           << " (" << home_wins << " home wins, " << home_losses << " home losses).\n"
-          << "A prior on (home) (--prior FILE with a row for (home)) makes it finite; the L2 penalty does "
-             "not cover it.\n";
+          << "A prior on (home) (--prior FILE with a row for (home)) or --firth makes it finite; the L2 "
+             "penalty does not cover it.\n";
       fit.diagnosis.estimable = false;
       fit.diagnosis.message += msg.str();
       fit.seconds = seconds_since(start);
@@ -140,10 +209,10 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
     }
   }
 
-  fit.seconds_check = seconds_since(start);
+  fit.seconds_check = seconds_since(start) - fit.seconds_aggregate;
   // Objective = data NLL (backend) + penalty (host).
-  BackendChoice backend = make_bradley_terry_objective(data, options.home_advantage, options.solver.device,
-                                                       options.solver.threads);
+  BackendChoice backend = make_bradley_terry_objective(*fitted, options.home_advantage, options.solver.device,
+                                                       options.solver.threads, options.solver.deterministic);
   fit.device = backend.device;
   if (!backend.reason.empty()) fit.notes.push_back(backend.reason);
   const std::size_t p = backend.objective->n_params();
@@ -180,10 +249,58 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
   settings.tolerance = options.solver.tolerance;
   settings.max_iterations = options.solver.max_iterations;
   settings.lbfgs_memory = options.solver.lbfgs_memory;
-  const Solver solver = options.solver.solver == Solver::automatic ? Solver::newton : options.solver.solver;
-  fit.solver = solver == Solver::lbfgs ? "lbfgs" : "newton-cg";
+  const bool automatic = options.solver.solver == Solver::automatic;
+  const Solver solver = automatic ? choose_bradley_terry_solver(fit.device) : options.solver.solver;
+  fit.solver = solver == Solver::lbfgs ? "lbfgs" : solver == Solver::newman ? "newman" : "newton-cg";
+  if (solver == Solver::newman && fit.device != "cpu")
+    fit.notes.push_back("Newman's iteration runs on the CPU; the " + fit.device + " backend evaluated the result");
   const auto start_optimize = std::chrono::steady_clock::now();
-  const OptimizerResult opt = minimize(objective, theta.data(), solver, settings);
+  // Firth (host/firth.cpp): dense Fisher scoring on the Jeffreys-penalized objective.
+  FirthResult firth;
+  ItemGroups firth_groups;
+  if (options.firth) {
+    if (p > options.solver.dense_limit)
+      throw UsageError("--firth needs the dense " + std::to_string(p) + " x " + std::to_string(p) +
+                       " Fisher information: " + std::to_string(p) + " parameters is above the dense limit of " +
+                       std::to_string(options.solver.dense_limit) + " (raise --dense-limit, or use --pseudo or --l2)");
+    firth_groups = item_groups(*fitted, nullptr);
+    firth = firth_bradley_terry(*fitted, options.home_advantage, nullptr, penalty, firth_groups, theta.data(), settings);
+    fit.solver = "firth (Fisher scoring on the adjusted score)";
+    fit.firth = true;
+    if (!firth.failure.empty()) {
+      fit.status = FitStatus::not_estimable;
+      fit.diagnosis.estimable = false;
+      fit.diagnosis.message += "Firth's penalized estimate is not unique: " + firth.failure +
+                               " (a parameter the comparisons do not identify).\n";
+      fit.seconds = seconds_since(start);
+      return fit;
+    }
+    if (firth_groups.count() > 1 && !penalized)
+      fit.notes.push_back("--firth: each of the " + std::to_string(firth_groups.count()) +
+                          " groups was fitted on its own; strengths have mean zero within each group");
+  }
+  OptimizerResult opt;
+  if (options.firth) {
+    opt = firth.optimizer;
+  } else if (solver == Solver::newman) {
+    OptimizerSettings newman_settings = settings;
+    if (automatic) newman_settings.newman_pass_budget = kNewmanPassBudget;
+    opt = minimize_newman(*fitted, options.home_advantage, penalty, theta.data(), newman_settings,
+                          options.solver.threads);
+    if (automatic && opt.status == OptimizerStatus::no_progress) {
+      // Newton-CG from Newman's last point, to the same target ||g|| <= tolerance * ||g0||.
+      OptimizerSettings rest = settings;
+      rest.tolerance = std::min(0.5, settings.tolerance * opt.initial_gradient_norm / opt.gradient_norm);
+      OptimizerResult more = minimize(objective, theta.data(), Solver::newton, rest);
+      more.passes += opt.passes;
+      more.iterations += opt.iterations;
+      more.initial_gradient_norm = opt.initial_gradient_norm;
+      opt = more;
+      fit.solver = "newman, then newton-cg";
+    }
+  } else {
+    opt = minimize(objective, theta.data(), solver, settings);
+  }
   fit.seconds_optimize = seconds_since(start_optimize);
   fit.optimizer_status = to_string(opt.status);
   fit.iterations = opt.iterations;
@@ -201,6 +318,7 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
     std::vector<double> g(p);
     fit.objective = objective.value_gradient(theta.data(), g.data());
     fit.nll = objective.last_data_value();
+    if (options.firth) fit.objective = firth.objective;  // includes -(1/2) log det I
   }
   if (options.home_advantage && !home_prior && std::fabs(theta[n]) > 25.0) {
     fit.notes.push_back("the home advantage estimate is very large (|h| > 25): the data may separate on it");
@@ -214,13 +332,22 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
   bool have_cov = false;
   if (!options.solver.standard_errors) {
     fit.se_method = "not requested";
+  } else if (p > options.solver.dense_limit && large_scale_se_requested(options.large_scale_se)) {
+    // Conjugate gradients on Hessian-vector products (host/se_at_scale.cpp).
+    const LargeScaleSe large = large_scale_standard_errors(*backend.objective, penalty, theta.data(), n,
+                                                           options.home_advantage, fit.reference, data.item_names,
+                                                           options.large_scale_se);
+    fit.se = large.se;
+    fit.home_se = large.home_se;
+    fit.se_method = large.method;
   } else if (p > options.solver.dense_limit) {
     fit.se_method = "skipped: " + std::to_string(p) + " parameters is above the dense limit of " +
                     std::to_string(options.solver.dense_limit) + " (a dense " + std::to_string(p) + " x " +
                     std::to_string(p) + " inverse would need " +
-                    std::to_string(static_cast<unsigned long long>(8.0 * p * p / 1e6)) + " MB)";
+                    std::to_string(static_cast<unsigned long long>(8.0 * p * p / 1e6)) +
+                    " MB; --se-top N, --se-items FILE or --se-probes M compute SEs without it)";
   } else {
-    Eigen::MatrixXd h = bradley_terry_hessian(data, theta.data(), options.home_advantage);
+    Eigen::MatrixXd h = bradley_terry_hessian(*fitted, theta.data(), options.home_advantage);
     std::vector<double> pc(p);
     penalty.curvature(theta.data(), pc.data());
     for (std::size_t j = 0; j < p; ++j) h(static_cast<Eigen::Index>(j), static_cast<Eigen::Index>(j)) += pc[j];
@@ -230,8 +357,14 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
       u.head(static_cast<Eigen::Index>(n)).setConstant(1.0 / std::sqrt(static_cast<double>(n)));
     }
     std::string why;
-    have_cov = invert_hessian(h, u, &cov, &why);
-    if (have_cov) {
+    have_cov = options.firth ? invert_hessian_null_space(h, group_null_basis(firth_groups, p, &penalty), &cov, &why)
+                             : invert_hessian(h, u, &cov, &why);
+    if (have_cov && options.firth) {
+      fit.se_method = penalized ? "inverse of the Fisher information plus the penalty's curvature at the Firth "
+                                  "estimate (the Firth term's curvature left out)"
+                                : "inverse Fisher information at the Firth estimate (pseudo-inverse: mean-zero "
+                                  "strengths), as brglm2 reports";
+    } else if (have_cov) {
       fit.se_method = penalized ? "inverse Hessian of the penalized objective (penalty/prior included)"
                                 : "pseudo-inverse of the Hessian (mean-zero strengths)";
     } else {
@@ -262,8 +395,15 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
     for (double& s : fit.strength) s -= ref;
     fit.se[static_cast<std::size_t>(fit.reference)] = have_cov ? 0.0 : fit.se[static_cast<std::size_t>(fit.reference)];
   }
+  // Robust SEs, quasi-variances, Wald intervals (from the original rows: they hold the clusters).
+  add_bradley_terry_uncertainty(data, theta, have_cov ? &cov : nullptr, penalized, options, &fit);
+  if (options.firth)
+    for (std::size_t i = 0; i < n; ++i)
+      if (fit.games[i] == 0.0) fit.se[i] = std::numeric_limits<double>::quiet_NaN();  // never played
   fit.seconds_se = seconds_since(start_se);
-  fit.passes = backend.objective->passes();
+  // Bootstrap (host/bootstrap.cpp): replicate weights are keyed by the rows as loaded.
+  if (options.bootstrap.replicates > 0) bootstrap_bradley_terry(data, options, penalty, theta, fit);
+  fit.passes = backend.objective->passes() + opt.passes;
   fit.seconds = seconds_since(start);
   return fit;
 }

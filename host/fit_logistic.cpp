@@ -18,7 +18,10 @@
 #include "btfit/error.h"
 #include "btfit/fit.h"
 #include "btfit/optimize.h"
+#include "bootstrap.h"
+#include "firth.h"
 #include "inference.h"
+#include "uncertainty.h"
 
 namespace btfit {
 
@@ -35,8 +38,9 @@ std::string join(const std::vector<std::string>& names) {
 }
 
 const char* kRemedies =
-    "Options that make the estimate finite: --l2 LAMBDA (ridge penalty on the coefficients) or "
-    "--prior FILE (Gaussian priors on the terms involved).";
+    "Options that make the estimate finite: --l2 LAMBDA (ridge penalty on the coefficients), "
+    "--prior FILE (Gaussian priors on the terms involved) or --firth (Firth's bias-reducing "
+    "Jeffreys-prior penalty, finite under separation).";
 
 // Largest |eta_i| over the rows (one parallel pass).
 double max_abs_margin(const Rows& data, const std::vector<double>& theta, std::size_t o) {
@@ -104,7 +108,7 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
   // Labels all equal with a free intercept (or no columns at all).
   double positive = 0.0, negative = 0.0;
   for (std::size_t i = 0; i < data.n_rows; ++i) (data.label[i] > 0.5 ? positive : negative) += data.w(i);
-  if (o && !penalty.covers(0) && (positive == 0.0 || negative == 0.0)) {
+  if (o && !penalty.covers(0) && (positive == 0.0 || negative == 0.0) && !options.firth) {
     return not_estimable(std::string("Every label is ") + (positive == 0.0 ? "0" : "1") +
                              ": the intercept's maximum-likelihood estimate is " +
                              (positive == 0.0 ? "-infinity" : "+infinity") +
@@ -167,7 +171,7 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
     // One column separating the labels on its own (with the intercept, or through zero).
     for (std::size_t j = 0; j < nf; ++j) {
       if (penalty.covers(o + j)) continue;
-      if (positive == 0.0 || negative == 0.0) break;
+      if (positive == 0.0 || negative == 0.0 || options.firth) break;  // Firth: finite anyway
       bool separates = false;
       if (o && !penalty.covers(0)) {
         separates = hi0[j] <= lo1[j] || hi1[j] <= lo0[j];
@@ -238,11 +242,26 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
   settings.lbfgs_memory = options.solver.lbfgs_memory;
   const Solver solver = options.solver.solver == Solver::automatic ? Solver::newton : options.solver.solver;
   fit.solver = solver == Solver::lbfgs ? "lbfgs" : "newton-cg";
-  OptimizerResult opt = minimize(objective, theta.data(), solver, settings);
+  // Firth (host/firth.cpp): dense Fisher scoring on the Jeffreys-penalized objective.
+  FirthResult firth;
+  if (options.firth) {
+    if (p > options.solver.dense_limit)
+      throw UsageError("--firth needs the dense " + std::to_string(p) + " x " + std::to_string(p) +
+                       " Fisher information: " + std::to_string(p) + " parameters is above the dense limit of " +
+                       std::to_string(options.solver.dense_limit) + " (raise --dense-limit, or use --l2)");
+    firth = firth_logistic(data, options.intercept, nullptr, penalty, theta.data(), settings);
+    fit.solver = "firth (Fisher scoring on the adjusted score)";
+    fit.firth = true;
+    if (!firth.failure.empty())
+      return not_estimable("Firth's penalized estimate is not unique: " + firth.failure +
+                               " (collinear columns).\n",
+                           {});
+  }
+  OptimizerResult opt = options.firth ? firth.optimizer : minimize(objective, theta.data(), solver, settings);
   fit.iterations = opt.iterations;
 
   // Separation shows as margins that keep growing when the optimizer is pushed further.
-  if (!uncovered.empty()) {
+  if (!uncovered.empty() && !options.firth) {
     const double margin = max_abs_margin(data, theta, o);
     if (margin > 15.0 || opt.status != OptimizerStatus::converged) {
       std::vector<double> pushed = theta;
@@ -284,6 +303,10 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
     double s = 0.0;
     for (double v : g) s += v * v;
     fit.gradient_norm = std::sqrt(s);
+    if (options.firth) {  // the Firth objective includes -(1/2) log det I
+      fit.objective = firth.objective;
+      fit.gradient_norm = opt.gradient_norm;
+    }
   }
   fit.estimate = theta;
 
@@ -292,6 +315,8 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
   fit.se.assign(p, nan);
   fit.z.assign(p, nan);
   fit.p_value.assign(p, nan);
+  Eigen::MatrixXd cov;
+  bool have_cov = false;
   if (!options.solver.standard_errors) {
     fit.se_method = "not requested";
   } else if (p > options.solver.dense_limit) {
@@ -302,11 +327,14 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
     std::vector<double> pc(p);
     penalty.curvature(theta.data(), pc.data());
     for (std::size_t j = 0; j < p; ++j) h(static_cast<Eigen::Index>(j), static_cast<Eigen::Index>(j)) += pc[j];
-    Eigen::MatrixXd cov;
     std::string why;
-    if (invert_hessian(h, Eigen::VectorXd(), &cov, &why)) {
-      fit.se_method = penalized ? "inverse Hessian of the penalized objective (penalty/prior included)"
-                                : "inverse Hessian";
+    if ((have_cov = invert_hessian(h, Eigen::VectorXd(), &cov, &why))) {
+      fit.se_method = options.firth
+                          ? (penalized ? "inverse of the Fisher information plus the penalty's curvature at the "
+                                         "Firth estimate (the Firth term's curvature left out)"
+                                       : "inverse Fisher information at the Firth estimate, as brglm2 reports")
+                          : penalized ? "inverse Hessian of the penalized objective (penalty/prior included)"
+                                      : "inverse Hessian";
       for (std::size_t j = 0; j < p; ++j) {
         fit.se[j] = std::sqrt(cov(static_cast<Eigen::Index>(j), static_cast<Eigen::Index>(j)));
         fit.z[j] = theta[j] / fit.se[j];
@@ -316,6 +344,9 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
       fit.se_method = "failed: " + why;
     }
   }
+  add_logistic_uncertainty(data, theta, have_cov ? &cov : nullptr, options, &fit);  // robust SEs, intervals
+  // Bootstrap (host/bootstrap.cpp): replicate weights are keyed by the rows as loaded.
+  if (options.bootstrap.replicates > 0) bootstrap_logistic(data, options, penalty, theta, fit);
   fit.passes = backend.objective->passes();
   fit.seconds = seconds_since(start);
   return fit;

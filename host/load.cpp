@@ -9,25 +9,15 @@
 #include "btfit/error.h"
 #include "btfit/io.h"
 #include "csv.h"
+#include "formats.h"
+#include "interner.h"
+#include "parallel_load.h"
+#include "progress.h"
 
 namespace btfit {
 
 // ---------------------------------------------------------------------------------------
-// Dictionary and in-memory construction
-
-std::uint32_t ItemDictionary::intern(std::string_view name) {
-  auto it = ids_.find(name);
-  if (it != ids_.end()) return it->second;
-  const auto id = static_cast<std::uint32_t>(names_.size());
-  names_.emplace_back(name);
-  ids_.emplace(std::string_view(names_.back()), id);
-  return id;
-}
-
-std::int64_t ItemDictionary::find(std::string_view name) const {
-  auto it = ids_.find(name);
-  return it == ids_.end() ? -1 : static_cast<std::int64_t>(it->second);
-}
+// In-memory construction (the item dictionary is in item_dictionary.cpp)
 
 void Comparisons::add(std::uint32_t item_a, std::uint32_t item_b, double y, double w, bool a_at_home) {
   if (item_a >= item_names.size() || item_b >= item_names.size())
@@ -141,38 +131,65 @@ void check_fits_in_memory(const CsvReader& reader, std::size_t expected_rows, st
   }
 }
 
+// Reserves for the records of this reader (its chunk of the file, or the whole file).
 template <typename T>
 void reserve_estimate(std::vector<T>& v, const CsvReader& reader, std::size_t bytes_per_line) {
-  if (reader.file_size() > 0 && bytes_per_line > 0) v.reserve(reader.file_size() / bytes_per_line + 16);
+  if (reader.size_hint() > 0 && bytes_per_line > 0) v.reserve(reader.size_hint() / bytes_per_line + 16);
 }
 
-}  // namespace
+// The columns of a comparison file, found in its header.
+struct ComparisonLayout {
+  std::vector<std::string> header;
+  bool ab_layout = false;
+  std::size_t col_a = 0, col_b = 0, col_outcome = 0;
+  bool has_count = false;
+  std::size_t col_count = 0;
+  bool has_neutral = false;
+  std::size_t col_neutral = 0;
+  bool has_cluster = false;
+  std::size_t col_cluster = 0;
+  bool home_flags = false;
+};
 
-Comparisons load_comparisons(const std::string& path, const ComparisonColumns& columns) {
-  CsvReader reader(path);
-  const auto header = reader.read_header();
-  const bool ab_layout = !columns.a.empty() || !columns.b.empty() || !columns.outcome.empty();
-  if (ab_layout && (columns.a.empty() || columns.b.empty() || columns.outcome.empty()))
+ComparisonLayout comparison_layout(const CsvReader& reader, std::vector<std::string> header_fields,
+                                   const ComparisonColumns& columns) {
+  ComparisonLayout layout;
+  layout.header = std::move(header_fields);
+  const auto& header = layout.header;
+  layout.ab_layout = !columns.a.empty() || !columns.b.empty() || !columns.outcome.empty();
+  if (layout.ab_layout && (columns.a.empty() || columns.b.empty() || columns.outcome.empty()))
     throw UsageError("--a, --b and --outcome go together");
-  std::size_t col_a, col_b, col_outcome = 0;
-  if (ab_layout) {
-    col_a = find_column(reader, header, columns.a, "--a");
-    col_b = find_column(reader, header, columns.b, "--b");
-    col_outcome = find_column(reader, header, columns.outcome, "--outcome");
+  if (layout.ab_layout) {
+    layout.col_a = find_column(reader, header, columns.a, "--a");
+    layout.col_b = find_column(reader, header, columns.b, "--b");
+    layout.col_outcome = find_column(reader, header, columns.outcome, "--outcome");
   } else {
-    col_a = find_column(reader, header, columns.winner, "--winner");
-    col_b = find_column(reader, header, columns.loser, "--loser");
+    layout.col_a = find_column(reader, header, columns.winner, "--winner");
+    layout.col_b = find_column(reader, header, columns.loser, "--loser");
   }
-  const bool has_count = !columns.count.empty();
-  const std::size_t col_count = has_count ? find_column(reader, header, columns.count, "--count") : 0;
-  const bool has_neutral = !columns.neutral.empty();
-  const std::size_t col_neutral = has_neutral ? find_column(reader, header, columns.neutral, "--neutral") : 0;
+  layout.has_count = !columns.count.empty();
+  layout.col_count = layout.has_count ? find_column(reader, header, columns.count, "--count") : 0;
+  layout.has_neutral = !columns.neutral.empty();
+  layout.col_neutral = layout.has_neutral ? find_column(reader, header, columns.neutral, "--neutral") : 0;
+  layout.has_cluster = !columns.cluster.empty();
+  layout.col_cluster = layout.has_cluster ? find_column(reader, header, columns.cluster, "--cluster") : 0;
+  layout.home_flags = columns.home_flags;
+  return layout;
+}
 
-  Comparisons data;
-  ItemDictionary dict;
+// Reads the records of `reader` into `data` (item_names left to the caller), interning item
+// names in `dict` and cluster labels in `clusters`: the whole file, or one chunk of it.
+void read_comparison_records(CsvReader& reader, const ComparisonLayout& layout, ItemDictionary& dict,
+                             ItemDictionary& clusters, Comparisons& data) {
+  const auto& header = layout.header;
+  const bool ab_layout = layout.ab_layout, has_count = layout.has_count, has_neutral = layout.has_neutral,
+             has_cluster = layout.has_cluster;
+  const std::size_t col_a = layout.col_a, col_b = layout.col_b, col_outcome = layout.col_outcome,
+                    col_count = layout.col_count, col_neutral = layout.col_neutral, col_cluster = layout.col_cluster;
   std::vector<std::string_view> fields;
   const std::size_t n_fields = header.size();
   bool reserved = false;
+  DeferredInterner items(dict);
   while (reader.next(fields)) {
     check_field_count(reader, n_fields, fields.size());
     const std::string_view name_a = trim(fields[col_a]);
@@ -191,7 +208,7 @@ Comparisons load_comparisons(const std::string& path, const ComparisonColumns& c
                            " is not one of 1, 0, 0.5, a, b, model_a, model_b, tie, \"tie (bothbad)\"");
     double w = 1.0;
     if (has_count) w = parse_weight(reader, header, col_count, fields[col_count], "count");
-    bool at_home = columns.home_flags;
+    bool at_home = layout.home_flags;
     if (has_neutral) {
       const auto text = trim(fields[col_neutral]);
       if (text == "1" || text == "true" || text == "TRUE")
@@ -206,20 +223,53 @@ Comparisons load_comparisons(const std::string& path, const ComparisonColumns& c
       const std::size_t line_bytes = std::max<std::size_t>(8, reader.bytes_consumed() / std::max<std::size_t>(1, reader.line()));
       if (reader.file_size() > 0)
         check_fits_in_memory(reader, reader.file_size() / line_bytes,
-                             9 + (has_count ? 8 : 0) + (columns.home_flags ? 1 : 0));
+                             9 + (has_count ? 8 : 0) + (layout.home_flags ? 1 : 0));
       reserve_estimate(data.a, reader, line_bytes);
       reserve_estimate(data.b, reader, line_bytes);
       reserve_estimate(data.outcome2, reader, line_bytes);
       if (has_count) reserve_estimate(data.weight, reader, line_bytes);
-      if (columns.home_flags) reserve_estimate(data.at_home, reader, line_bytes);
+      if (layout.home_flags) reserve_estimate(data.at_home, reader, line_bytes);
       reserved = true;
     }
-    data.a.push_back(dict.intern(name_a));
-    data.b.push_back(dict.intern(name_b));
+    items.push(name_a, data.a);
+    items.push(name_b, data.b);
     data.outcome2.push_back(static_cast<std::uint8_t>(2.0 * y));
     if (has_count) data.weight.push_back(w);
-    if (columns.home_flags) data.at_home.push_back(at_home ? 1 : 0);
+    if (layout.home_flags) data.at_home.push_back(at_home ? 1 : 0);
+    if (has_cluster) data.cluster.push_back(clusters.intern(trim(fields[col_cluster])));
   }
+  items.flush();
+}
+
+std::string display_name(const std::string& path) { return path == "-" ? "<stdin>" : path; }
+
+}  // namespace
+
+Comparisons load_comparisons(const std::string& path, const ComparisonColumns& columns) {
+  if (columns.format == ComparisonFormat::automatic && is_comparison_cache(path))
+    return load_comparison_cache(path, columns);
+  if (is_jsonl_input(path, columns.format)) return load_comparisons_jsonl(path, columns);
+  LoadProgress progress(columns.load.progress, display_name(path), "comparisons", 0);
+  CsvReader reader(path, &progress);
+  progress.set_total_bytes(reader.input().file_size);
+  const ComparisonLayout layout = comparison_layout(reader, reader.read_header(), columns);
+  const std::size_t n_chunks = plan_chunks(reader, columns.load);
+  if (n_chunks > 1) {
+    std::vector<ComparisonChunk> chunks(n_chunks);
+    parse_chunks(reader, path, n_chunks, columns.load, true, &progress, [&](CsvReader& chunk_reader, std::size_t c) {
+      chunks[c] = ComparisonChunk();
+      read_comparison_records(chunk_reader, layout, chunks[c].items, chunks[c].clusters, chunks[c].data);
+    });
+    Comparisons data = merge_comparison_chunks(chunks, load_threads(columns.load));
+    if (data.a.empty())
+      throw InputError(reader.name(), 0, 0, "no comparisons with positive weight after the header");
+    return data;
+  }
+
+  Comparisons data;
+  ItemDictionary dict;
+  ItemDictionary clusters;
+  read_comparison_records(reader, layout, dict, clusters, data);
   if (data.a.empty())
     throw InputError(reader.name(), 0, 0, "no comparisons with positive weight after the header");
   data.item_names = dict.names();
@@ -240,9 +290,9 @@ bool has_suffix(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-Rows load_rows_libsvm(const std::string& path) {
-  CsvReader reader(path);  // used as a raw line reader
-  Rows rows;
+// Reads the LIBSVM lines of `reader` (used as a raw line reader) into `rows` (sparse, with
+// row_ptr starting at 0), raising *max_index to the largest feature index seen.
+void read_libsvm_records(CsvReader& reader, Rows& rows, std::uint32_t* max_index_out) {
   rows.sparse = true;
   rows.row_ptr.push_back(0);
   std::uint32_t max_index = 0;
@@ -305,6 +355,29 @@ Rows load_rows_libsvm(const std::string& path) {
     if (!have_label) continue;  // a comment-only line
     rows.row_ptr.push_back(rows.col.size());
   }
+  *max_index_out = std::max(*max_index_out, max_index);
+}
+
+Rows load_rows_libsvm(const std::string& path, const LoadOptions& options) {
+  LoadProgress progress(options.progress, display_name(path), "rows", 0);
+  CsvReader reader(path, &progress);
+  progress.set_total_bytes(reader.input().file_size);
+  Rows rows;
+  std::uint32_t max_index = 0;
+  const std::size_t n_chunks = plan_chunks(reader, options);
+  if (n_chunks > 1) {
+    std::vector<RowChunk> chunks(n_chunks);
+    std::vector<std::uint32_t> chunk_max_index(n_chunks, 0);
+    parse_chunks(reader, path, n_chunks, options, false, &progress, [&](CsvReader& chunk_reader, std::size_t c) {
+      chunks[c] = RowChunk();
+      chunk_max_index[c] = 0;
+      read_libsvm_records(chunk_reader, chunks[c].rows, &chunk_max_index[c]);
+    });
+    rows = merge_row_chunks(chunks, load_threads(options));
+    max_index = *std::max_element(chunk_max_index.begin(), chunk_max_index.end());
+  } else {
+    read_libsvm_records(reader, rows, &max_index);
+  }
   rows.n_rows = rows.label.size();
   if (rows.n_rows == 0) throw InputError(reader.name(), 0, 0, "no rows (the file is empty)");
   rows.n_features = max_index;
@@ -313,43 +386,24 @@ Rows load_rows_libsvm(const std::string& path) {
   return rows;
 }
 
-}  // namespace
-
-Rows load_rows(const std::string& path, const RowColumns& columns) {
-  RowFormat format = columns.format;
-  if (format == RowFormat::automatic)
-    format = (has_suffix(path, ".svm") || has_suffix(path, ".libsvm") || has_suffix(path, ".svmlight"))
-                 ? RowFormat::libsvm
-                 : RowFormat::csv;
-  if (format == RowFormat::libsvm) {
-    if (!columns.label.empty() || !columns.weight.empty() || !columns.features.empty())
-      throw UsageError("--label, --weight and --features apply to CSV input, not LIBSVM");
-    return load_rows_libsvm(path);
-  }
-  if (columns.label.empty()) throw UsageError("--label is required for CSV input");
-  CsvReader reader(path);
-  const auto header = reader.read_header();
-  const std::size_t col_label = find_column(reader, header, columns.label, "--label");
-  const bool has_weight = !columns.weight.empty();
-  const std::size_t col_weight = has_weight ? find_column(reader, header, columns.weight, "--weight") : 0;
-  if (has_weight && col_weight == col_label) throw UsageError("the label column cannot also be the weight column");
+// The columns of a labeled-row CSV file, found in its header.
+struct RowLayout {
+  std::vector<std::string> header;
+  std::size_t col_label = 0;
+  bool has_weight = false;
+  std::size_t col_weight = 0;
+  bool has_cluster = false;
+  std::size_t col_cluster = 0;
   std::vector<std::size_t> feature_cols;
-  if (!columns.features.empty()) {
-    for (const auto& f : columns.features) {
-      const std::size_t c = find_column(reader, header, f, "--features");
-      if (c == col_label) throw UsageError("the label column " + quoted(f) + " cannot be a feature");
-      if (has_weight && c == col_weight) throw UsageError("the weight column " + quoted(f) + " cannot be a feature");
-      if (std::find(feature_cols.begin(), feature_cols.end(), c) != feature_cols.end())
-        throw UsageError("feature " + quoted(f) + " is listed twice");
-      feature_cols.push_back(c);
-    }
-  } else {
-    for (std::size_t c = 0; c < header.size(); ++c)
-      if (c != col_label && !(has_weight && c == col_weight)) feature_cols.push_back(c);
-  }
-  Rows rows;
-  rows.n_features = feature_cols.size();
-  for (auto c : feature_cols) rows.feature_names.push_back(header[c]);
+};
+
+// Reads the records of `reader` into `rows` (dense; feature names left to the caller),
+// interning cluster labels in `clusters`: the whole file, or one chunk of it.
+void read_row_records(CsvReader& reader, const RowLayout& layout, ItemDictionary& clusters, Rows& rows) {
+  const auto& header = layout.header;
+  const auto& feature_cols = layout.feature_cols;
+  const std::size_t col_label = layout.col_label, col_weight = layout.col_weight, col_cluster = layout.col_cluster;
+  const bool has_weight = layout.has_weight, has_cluster = layout.has_cluster;
   std::vector<std::string_view> fields;
   const std::size_t n_fields = header.size();
   bool reserved = false;
@@ -361,8 +415,9 @@ Rows load_rows(const std::string& path, const RowColumns& columns) {
           std::max<std::size_t>(2 * n_fields, reader.bytes_consumed() / std::max<std::size_t>(1, reader.line()));
       const std::size_t expected_rows = reader.file_size() / line_bytes + 16;
       check_fits_in_memory(reader, expected_rows, 8 * (feature_cols.size() + 1) + (has_weight ? 8 : 0));
-      rows.dense.reserve(expected_rows * feature_cols.size());
-      rows.label.reserve(expected_rows);
+      const std::size_t reader_rows = reader.size_hint() / line_bytes + 16;
+      rows.dense.reserve(reader_rows * feature_cols.size());
+      rows.label.reserve(reader_rows);
       reserved = true;
     }
     double label = 0;
@@ -391,10 +446,79 @@ Rows load_rows(const std::string& path, const RowColumns& columns) {
     }
     rows.label.push_back(label);
     if (has_weight) rows.weight.push_back(w);
+    if (has_cluster) rows.cluster.push_back(clusters.intern(trim(fields[col_cluster])));
   }
+}
+
+}  // namespace
+
+Rows load_rows(const std::string& path, const RowColumns& columns) {
+  RowFormat format = columns.format;
+  const std::string format_name = without_compression_suffix(path);
+  if (format == RowFormat::automatic)
+    format = (has_suffix(format_name, ".svm") || has_suffix(format_name, ".libsvm") ||
+              has_suffix(format_name, ".svmlight"))
+                 ? RowFormat::libsvm
+                 : RowFormat::csv;
+  if (format == RowFormat::libsvm) {
+    if (!columns.label.empty() || !columns.weight.empty() || !columns.features.empty() || !columns.cluster.empty())
+      throw UsageError("--label, --weight, --features and --cluster apply to CSV input, not LIBSVM");
+    return load_rows_libsvm(path, columns.load);
+  }
+  if (columns.label.empty()) throw UsageError("--label is required for CSV input");
+  LoadProgress progress(columns.load.progress, display_name(path), "rows", 0);
+  CsvReader reader(path, &progress);
+  progress.set_total_bytes(reader.input().file_size);
+  const auto header = reader.read_header();
+  const std::size_t col_label = find_column(reader, header, columns.label, "--label");
+  const bool has_weight = !columns.weight.empty();
+  const std::size_t col_weight = has_weight ? find_column(reader, header, columns.weight, "--weight") : 0;
+  if (has_weight && col_weight == col_label) throw UsageError("the label column cannot also be the weight column");
+  const bool has_cluster = !columns.cluster.empty();
+  const std::size_t col_cluster = has_cluster ? find_column(reader, header, columns.cluster, "--cluster") : 0;
+  if (has_cluster && col_cluster == col_label) throw UsageError("the label column cannot also be the cluster column");
+  ItemDictionary clusters;
+  std::vector<std::size_t> feature_cols;
+  if (!columns.features.empty()) {
+    for (const auto& f : columns.features) {
+      const std::size_t c = find_column(reader, header, f, "--features");
+      if (c == col_label) throw UsageError("the label column " + quoted(f) + " cannot be a feature");
+      if (has_weight && c == col_weight) throw UsageError("the weight column " + quoted(f) + " cannot be a feature");
+      if (has_cluster && c == col_cluster) throw UsageError("the cluster column " + quoted(f) + " cannot be a feature");
+      if (std::find(feature_cols.begin(), feature_cols.end(), c) != feature_cols.end())
+        throw UsageError("feature " + quoted(f) + " is listed twice");
+      feature_cols.push_back(c);
+    }
+  } else {
+    for (std::size_t c = 0; c < header.size(); ++c)
+      if (c != col_label && !(has_weight && c == col_weight) && !(has_cluster && c == col_cluster))
+        feature_cols.push_back(c);
+  }
+  RowLayout layout;
+  layout.header = header;
+  layout.col_label = col_label;
+  layout.has_weight = has_weight;
+  layout.col_weight = col_weight;
+  layout.has_cluster = has_cluster;
+  layout.col_cluster = col_cluster;
+  layout.feature_cols = feature_cols;
+  Rows rows;
+  const std::size_t n_chunks = plan_chunks(reader, columns.load);
+  if (n_chunks > 1) {
+    std::vector<RowChunk> chunks(n_chunks);
+    parse_chunks(reader, path, n_chunks, columns.load, true, &progress, [&](CsvReader& chunk_reader, std::size_t c) {
+      chunks[c] = RowChunk();
+      read_row_records(chunk_reader, layout, chunks[c].clusters, chunks[c].rows);
+    });
+    rows = merge_row_chunks(chunks, load_threads(columns.load));
+  } else {
+    read_row_records(reader, layout, clusters, rows);
+    rows.dense.shrink_to_fit();
+  }
+  rows.n_features = feature_cols.size();
+  for (auto c : feature_cols) rows.feature_names.push_back(header[c]);
   rows.n_rows = rows.label.size();
   if (rows.n_rows == 0) throw InputError(reader.name(), 0, 0, "no rows with positive weight after the header");
-  rows.dense.shrink_to_fit();
   return rows;
 }
 

@@ -61,12 +61,14 @@ double BradleyTerryCpuObjective::value_gradient(const double* theta, double* gra
   const std::uint8_t* home = (home_ && data_.has_home_flags()) ? data_.at_home.data() : nullptr;
   const double h = home_ ? theta[n_items_] : 0.0;
   double* curvature = curvature_.data();
-  double total = 0.0;
-#pragma omp parallel num_threads(threads_) reduction(+ : total)
+  // Per-thread sums added in thread order (an OpenMP reduction's order is unspecified).
+  std::vector<double> totals(static_cast<std::size_t>(threads_), 0.0);
+#pragma omp parallel num_threads(threads_)
   {
     double* g = scratch_.data() + static_cast<std::size_t>(omp_get_thread_num()) * p;
     std::fill(g, g + p, 0.0);
     double gh = 0.0;
+    double total = 0.0;
 #pragma omp for schedule(static)
     for (std::ptrdiff_t kk = 0; kk < static_cast<std::ptrdiff_t>(n); ++kk) {
       const auto k = static_cast<std::size_t>(kk);
@@ -80,9 +82,12 @@ double BradleyTerryCpuObjective::value_gradient(const double* theta, double* gra
       curvature[k] = t.curvature;
     }
     if (home_) g[n_items_] += gh;
+    totals[static_cast<std::size_t>(omp_get_thread_num())] = total;
   }
   reduce_threads(scratch_, threads_, p, gradient);
   ++passes_;
+  double total = 0.0;
+  for (const double thread_total : totals) total += thread_total;
   return total;
 }
 
@@ -225,13 +230,15 @@ double LogisticCpuObjective::value_gradient(const double* theta, double* gradien
   const double intercept = o ? theta[0] : 0.0;
   const double* beta = theta + o;
   double* curvature = curvature_.data();
-  double total = 0.0;
   const std::size_t n_blocks = (n + kRowBlock - 1) / kRowBlock;
-#pragma omp parallel num_threads(threads_) reduction(+ : total)
+  // Per-thread sums added in thread order (an OpenMP reduction's order is unspecified).
+  std::vector<double> totals(static_cast<std::size_t>(threads_), 0.0);
+#pragma omp parallel num_threads(threads_)
   {
     double* g = scratch_.data() + static_cast<std::size_t>(omp_get_thread_num()) * p;
     std::fill(g, g + p, 0.0);
     Eigen::VectorXd eta(kRowBlock), resid(kRowBlock);
+    double total = 0.0;
 #pragma omp for schedule(static)
     for (std::ptrdiff_t bb = 0; bb < static_cast<std::ptrdiff_t>(n_blocks); ++bb) {
       const std::size_t begin = static_cast<std::size_t>(bb) * kRowBlock;
@@ -268,9 +275,12 @@ double LogisticCpuObjective::value_gradient(const double* theta, double* gradien
             g[o + data_.col[e]] += data_.val[e] * resid[i];
       }
     }
+    totals[static_cast<std::size_t>(omp_get_thread_num())] = total;
   }
   reduce_threads(scratch_, threads_, p, gradient);
   ++passes_;
+  double total = 0.0;
+  for (const double thread_total : totals) total += thread_total;
   return total;
 }
 

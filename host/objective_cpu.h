@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "btfit/data.h"
@@ -23,10 +24,24 @@ class BradleyTerryCpuObjective : public Objective {
   void hessian_diagonal(double* diag) override;
   void value_gradient_batch(const double* theta, std::size_t k, double* values,
                             double* gradients) override;
+  void hessian_vector_batch(const double* v, std::size_t k, double* hv) override;
+  // Bootstrap replicates (host/objective_cpu_replicates.cpp): one thread per replicate, so the
+  // sums do not depend on the thread count. When rows repeat (same a, b and home flag), the
+  // replicate weights are summed per distinct row once per batch and every later pass runs over
+  // the distinct rows only.
+  bool supports_replicates() const override { return true; }
+  void value_gradient_replicates(const ReplicateBatch& batch, const double* theta, double* values,
+                                 double* gradients) override;
+  void hessian_vector_replicates(const ReplicateBatch& batch, const double* v, double* hv) override;
+  void hessian_diagonal_replicates(const ReplicateBatch& batch, double* diag) override;
   std::size_t passes() const override { return passes_; }
   const char* device_name() const override { return "cpu"; }
 
+  struct ReplicateState;  // host/objective_cpu_replicates.cpp
+
  private:
+  ReplicateState& replicate_state(const ReplicateBatch& batch);
+  std::shared_ptr<ReplicateState> replicates_;
   const Comparisons& data_;
   bool home_;
   std::size_t n_items_;
@@ -51,10 +66,19 @@ class LogisticCpuObjective : public Objective {
   void hessian_diagonal(double* diag) override;
   void value_gradient_batch(const double* theta, std::size_t k, double* values,
                             double* gradients) override;
+  // Bootstrap replicates (host/objective_cpu_replicates.cpp): blocks of rows in parallel, each
+  // block's margins for the K vectors from one matrix product.
+  bool supports_replicates() const override { return true; }
+  void value_gradient_replicates(const ReplicateBatch& batch, const double* theta, double* values,
+                                 double* gradients) override;
+  void hessian_vector_replicates(const ReplicateBatch& batch, const double* v, double* hv) override;
+  void hessian_diagonal_replicates(const ReplicateBatch& batch, double* diag) override;
   std::size_t passes() const override { return passes_; }
   const char* device_name() const override { return "cpu"; }
 
  private:
+  std::vector<double> replicate_curvature_;  // n_rows x K: w_rj p (1 - p) at replicate j's point
+  ReplicateBatch replicate_batch_;           // the batch replicate_curvature_ belongs to
   const Rows& data_;
   std::size_t offset_;  // 1 with an intercept, else 0
   std::size_t n_params_;

@@ -6,11 +6,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <sstream>
 
 #include "btfit/error.h"
 #include "btfit/io.h"
+#include "btfit/uncertainty.h"
 
 namespace btfit {
 
@@ -74,6 +76,112 @@ double elo_offset(const BradleyTerryFit& fit, const ScaleOptions& scale) {
   throw UsageError("--elo-anchor " + scale.elo_anchor_item + ": no such item");
 }
 
+// The optional uncertainty columns, after the fixed ones: robust_se (with --robust/--cluster),
+// quasi_var and quasi_se (--quasi-variances), then ci_lo and ci_hi.
+struct UncertaintyColumns {
+  bool robust = false, quasi = false, ci = false;
+};
+UncertaintyColumns uncertainty_columns(const BradleyTerryFit& fit) {
+  return {!fit.robust_se.empty(), !fit.quasi_var.empty(), !fit.ci_lo.empty()};
+}
+UncertaintyColumns uncertainty_columns(const LogisticFit& fit) { return {!fit.robust_se.empty(), false, !fit.ci_lo.empty()}; }
+std::string uncertainty_header(UncertaintyColumns c) {
+  return std::string(c.robust ? ",robust_se" : "") + (c.quasi ? ",quasi_var,quasi_se" : "") + (c.ci ? ",ci_lo,ci_hi" : "");
+}
+std::string uncertainty_csv(UncertaintyColumns c, const ScaledEstimate& v) {
+  std::string out;
+  if (c.robust) out += "," + format_double(v.robust_se);
+  if (c.quasi) out += "," + format_double(v.quasi_var) + "," + format_double(v.quasi_se);
+  if (c.ci) out += "," + format_double(v.ci_lo) + "," + format_double(v.ci_hi);
+  return out;
+}
+std::string uncertainty_json(UncertaintyColumns c, const ScaledEstimate& v) {
+  std::string out;
+  if (c.robust) out += ", \"robust_se\": " + json_number(v.robust_se);
+  if (c.quasi) out += ", \"quasi_var\": " + json_number(v.quasi_var) + ", \"quasi_se\": " + json_number(v.quasi_se);
+  if (c.ci) out += ", \"ci_lo\": " + json_number(v.ci_lo) + ", \"ci_hi\": " + json_number(v.ci_hi);
+  return out;
+}
+ScaledEstimate logistic_row(const LogisticFit& fit, std::size_t j) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto at = [&](const std::vector<double>& v) { return j < v.size() ? v[j] : nan; };
+  ScaledEstimate v;
+  v.strength = fit.estimate[j];
+  v.se = at(fit.se);
+  v.robust_se = at(fit.robust_se);
+  v.ci_lo = at(fit.ci_lo);
+  v.ci_hi = at(fit.ci_hi);
+  v.quasi_var = v.quasi_se = nan;
+  return v;
+}
+
+// Bootstrap columns (host/bootstrap.cpp), after the uncertainty columns: boot_lo, boot_hi
+// (percentile interval of the strength or coefficient, endpoints on the output scale) and, for
+// Bradley-Terry, rank_lo, rank_hi (percentile interval of the rank, 1 = strongest).
+struct Field {
+  const char* name;
+  double value;
+};
+std::string fields_csv(std::initializer_list<Field> fields) {
+  std::string out;
+  for (const auto& f : fields) out += "," + format_double(f.value);
+  return out;
+}
+std::string fields_json(std::initializer_list<Field> fields) {
+  std::string out;
+  for (const auto& f : fields) out += std::string(", \"") + f.name + "\": " + json_number(f.value);
+  return out;
+}
+// A strength endpoint on `scale` (an item: with the Elo offset; h: a difference, without it).
+double endpoint_on_scale(double s, StrengthScale scale, double offset) {
+  if (std::isnan(s)) return s;
+  if (scale == StrengthScale::elo) return offset + kEloScale * s;
+  if (scale == StrengthScale::worth) return std::exp(s);
+  return s;
+}
+std::string bootstrap_header(const BradleyTerryFit& fit) {
+  return fit.boot_lo.empty() ? "" : ",boot_lo,boot_hi,rank_lo,rank_hi";
+}
+template <typename Format>
+std::string bootstrap_item(const BradleyTerryFit& fit, std::size_t i, StrengthScale scale, double offset, Format format) {
+  if (fit.boot_lo.empty()) return "";
+  return format({{"boot_lo", endpoint_on_scale(fit.boot_lo[i], scale, offset)},
+                 {"boot_hi", endpoint_on_scale(fit.boot_hi[i], scale, offset)},
+                 {"rank_lo", fit.rank_lo[i]},
+                 {"rank_hi", fit.rank_hi[i]}});
+}
+template <typename Format>
+std::string bootstrap_home(const BradleyTerryFit& fit, StrengthScale scale, Format format) {
+  if (fit.boot_lo.empty()) return "";
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  return format({{"boot_lo", endpoint_on_scale(fit.home_boot_lo, scale, 0.0)},
+                 {"boot_hi", endpoint_on_scale(fit.home_boot_hi, scale, 0.0)},
+                 {"rank_lo", nan},
+                 {"rank_hi", nan}});
+}
+std::string bootstrap_summary_line(const BootstrapSummary& b) {
+  if (b.requested == 0) return "";
+  std::ostringstream out;
+  out << "  bootstrap: " << b.requested << " Poisson-weighted replicates (seed " << b.seed << "), " << b.used
+      << " used, " << b.dropped_not_estimable << " dropped without a finite estimate, " << b.dropped_not_converged
+      << " dropped unconverged; " << 100.0 * b.level << "% percentile intervals; " << b.method << " on " << b.device;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f s", b.seconds);
+  out << ", " << buf << "\n";
+  return out.str();
+}
+std::string bootstrap_json(const BootstrapSummary& b) {
+  if (b.requested == 0) return "  \"bootstrap\": null,\n";
+  std::ostringstream out;
+  out << "  \"bootstrap\": {\"replicates\": " << b.requested << ", \"used\": " << b.used
+      << ", \"dropped_not_estimable\": " << b.dropped_not_estimable
+      << ", \"dropped_not_converged\": " << b.dropped_not_converged << ", \"seed\": " << b.seed
+      << ", \"level\": " << json_number(b.level) << ", \"batch\": " << b.batch
+      << ", \"method\": " << json_string(b.method) << ", \"device\": " << json_string(b.device)
+      << ", \"seconds\": " << json_number(b.seconds) << "},\n";
+  return out.str();
+}
+
 }  // namespace
 
 std::string format_bradley_terry(const BradleyTerryFit& fit, OutputFormat format, const RunInfo& info,
@@ -86,19 +194,25 @@ std::string format_bradley_terry(const BradleyTerryFit& fit, OutputFormat format
   std::stable_sort(order.begin(), order.end(),
                    [&](std::size_t x, std::size_t y) { return fit.strength[x] > fit.strength[y]; });
   const double offset = elo_offset(fit, scale);
+  const UncertaintyColumns extra = uncertainty_columns(fit);  // strength, se, robust_se, ci on scale.scale
   std::ostringstream out;
   if (format == OutputFormat::csv) {
-    out << "item,strength,se,elo,elo_se,wins,losses,ties,games,rank\n";
+    out << "item,strength,se,elo,elo_se,wins,losses,ties,games,rank" << uncertainty_header(extra)
+        << bootstrap_header(fit) << "\n";
     for (std::size_t r = 0; r < n; ++r) {
       const std::size_t i = order[r];
-      out << csv_field(fit.item_names[i]) << ',' << format_double(fit.strength[i]) << ','
-          << format_double(fit.se[i]) << ',' << format_double(offset + kEloScale * fit.strength[i]) << ','
+      const ScaledEstimate v = scaled_item(fit, i, scale.scale, offset);
+      out << csv_field(fit.item_names[i]) << ',' << format_double(v.strength) << ','
+          << format_double(v.se) << ',' << format_double(offset + kEloScale * fit.strength[i]) << ','
           << format_double(kEloScale * fit.se[i]) << ',' << format_double(fit.wins[i]) << ','
           << format_double(fit.losses[i]) << ',' << format_double(fit.ties[i]) << ','
-          << format_double(fit.games[i]) << ',' << r + 1 << '\n';
+          << format_double(fit.games[i]) << ',' << r + 1 << uncertainty_csv(extra, v)
+          << bootstrap_item(fit, i, scale.scale, offset, fields_csv) << '\n';
     }
     if (fit.has_home) {
-      out << "(home)," << format_double(fit.home) << ',' << format_double(fit.home_se) << ",,,,,,,\n";
+      const ScaledEstimate v = scaled_home(fit, scale.scale);
+      out << "(home)," << format_double(v.strength) << ',' << format_double(v.se) << ",,,,,,,"
+          << uncertainty_csv(extra, v) << bootstrap_home(fit, scale.scale, fields_csv) << "\n";
     }
     return out.str();
   }
@@ -117,24 +231,32 @@ std::string format_bradley_terry(const BradleyTerryFit& fit, OutputFormat format
   out << "  \"reference\": "
       << (fit.reference >= 0 ? json_string(fit.item_names[static_cast<std::size_t>(fit.reference)]) : "null")
       << ",\n";
+  out << "  \"scale\": " << json_string(to_string(scale.scale)) << ",\n  \"ci_level\": " << json_number(fit.ci_level)
+      << ",\n  \"robust_method\": " << (extra.robust ? json_string(fit.robust_method) : "null")
+      << ",\n  \"quasi_var_max_error\": " << (extra.quasi ? json_number(fit.quasi_var_max_error) : "null") << ",\n";
+  out << "  \"firth\": " << (fit.firth ? "true" : "false") << ",\n" << bootstrap_json(fit.bootstrap);
   out << "  \"seconds\": {\"load\": " << json_number(info.seconds_load) << ", \"fit\": " << json_number(fit.seconds)
       << ", \"output\": " << json_number(info.seconds_output) << "},\n";
   out << "  \"notes\": " << json_notes(fit.notes) << ",\n";
   out << "  \"results\": [\n";
   for (std::size_t r = 0; r < n; ++r) {
     const std::size_t i = order[r];
-    out << "    {\"item\": " << json_string(fit.item_names[i]) << ", \"strength\": " << json_number(fit.strength[i])
-        << ", \"se\": " << json_number(fit.se[i]) << ", \"elo\": " << json_number(offset + kEloScale * fit.strength[i])
+    const ScaledEstimate v = scaled_item(fit, i, scale.scale, offset);
+    out << "    {\"item\": " << json_string(fit.item_names[i]) << ", \"strength\": " << json_number(v.strength)
+        << ", \"se\": " << json_number(v.se) << ", \"elo\": " << json_number(offset + kEloScale * fit.strength[i])
         << ", \"elo_se\": " << json_number(kEloScale * fit.se[i]) << ", \"wins\": " << json_number(fit.wins[i])
         << ", \"losses\": " << json_number(fit.losses[i]) << ", \"ties\": " << json_number(fit.ties[i])
-        << ", \"games\": " << json_number(fit.games[i]) << ", \"rank\": " << r + 1 << "}"
+        << ", \"games\": " << json_number(fit.games[i]) << ", \"rank\": " << r + 1 << uncertainty_json(extra, v)
+        << bootstrap_item(fit, i, scale.scale, offset, fields_json) << "}"
         << (r + 1 < n || fit.has_home ? ",\n" : "\n");
   }
   if (fit.has_home) {
-    out << "    {\"item\": \"(home)\", \"strength\": " << json_number(fit.home) << ", \"se\": "
-        << json_number(fit.home_se)
+    const ScaledEstimate v = scaled_home(fit, scale.scale);
+    out << "    {\"item\": \"(home)\", \"strength\": " << json_number(v.strength) << ", \"se\": "
+        << json_number(v.se)
         << ", \"elo\": null, \"elo_se\": null, \"wins\": null, \"losses\": null, \"ties\": null, \"games\": null, "
-           "\"rank\": null}\n";
+           "\"rank\": null"
+        << uncertainty_json(extra, v) << bootstrap_home(fit, scale.scale, fields_json) << "}\n";
   }
   out << "  ]\n}\n";
   return out.str();
@@ -145,11 +267,16 @@ std::string format_logistic(const LogisticFit& fit, OutputFormat format, const R
   const std::size_t p = fit.terms.size();
   if (fit.status == FitStatus::not_estimable || fit.estimate.size() != p)
     throw UsageError("no estimates to format: " + std::string(to_string(fit.status)));
+  const UncertaintyColumns extra = uncertainty_columns(fit);
   if (format == OutputFormat::csv) {
-    out << "term,estimate,se,z,p_value\n";
+    out << "term,estimate,se,z,p_value" << uncertainty_header(extra) << (fit.boot_lo.empty() ? "" : ",boot_lo,boot_hi")
+        << "\n";
     for (std::size_t j = 0; j < p; ++j)
       out << csv_field(fit.terms[j]) << ',' << format_double(fit.estimate[j]) << ',' << format_double(fit.se[j])
-          << ',' << format_double(fit.z[j]) << ',' << format_double(fit.p_value[j]) << '\n';
+          << ',' << format_double(fit.z[j]) << ',' << format_double(fit.p_value[j])
+          << uncertainty_csv(extra, logistic_row(fit, j))
+          << (fit.boot_lo.empty() ? "" : fields_csv({{"boot_lo", fit.boot_lo[j]}, {"boot_hi", fit.boot_hi[j]}}))
+          << '\n';
     return out.str();
   }
   out << "{\n  \"model\": \"logistic\",\n";
@@ -163,6 +290,9 @@ std::string format_logistic(const LogisticFit& fit, OutputFormat format, const R
   out << "  \"gradient_norm\": " << json_number(fit.gradient_norm) << ",\n";
   out << "  \"solver\": " << json_string(fit.solver) << ",\n  \"device\": " << json_string(fit.device) << ",\n";
   out << "  \"se_method\": " << json_string(fit.se_method) << ",\n";
+  out << "  \"ci_level\": " << json_number(fit.ci_level) << ",\n  \"robust_method\": "
+      << (extra.robust ? json_string(fit.robust_method) : "null") << ",\n";
+  out << "  \"firth\": " << (fit.firth ? "true" : "false") << ",\n" << bootstrap_json(fit.bootstrap);
   out << "  \"seconds\": {\"load\": " << json_number(info.seconds_load) << ", \"fit\": " << json_number(fit.seconds)
       << ", \"output\": " << json_number(info.seconds_output) << "},\n";
   out << "  \"notes\": " << json_notes(fit.notes) << ",\n";
@@ -170,7 +300,9 @@ std::string format_logistic(const LogisticFit& fit, OutputFormat format, const R
   for (std::size_t j = 0; j < p; ++j)
     out << "    {\"term\": " << json_string(fit.terms[j]) << ", \"estimate\": " << json_number(fit.estimate[j])
         << ", \"se\": " << json_number(fit.se[j]) << ", \"z\": " << json_number(fit.z[j])
-        << ", \"p_value\": " << json_number(fit.p_value[j]) << "}" << (j + 1 < p ? ",\n" : "\n");
+        << ", \"p_value\": " << json_number(fit.p_value[j]) << uncertainty_json(extra, logistic_row(fit, j))
+        << (fit.boot_lo.empty() ? "" : fields_json({{"boot_lo", fit.boot_lo[j]}, {"boot_hi", fit.boot_hi[j]}})) << "}"
+        << (j + 1 < p ? ",\n" : "\n");
   out << "  ]\n}\n";
   return out.str();
 }
@@ -199,8 +331,19 @@ std::string summary_bradley_terry(const BradleyTerryFit& fit, const RunInfo& inf
     out << "  NLL " << general(fit.nll) << ", objective " << general(fit.objective) << ", |gradient| "
         << general(fit.gradient_norm) << "\n";
     out << "  " << fit.iterations << " iterations of " << fit.solver << " on " << fit.device << ", " << fit.passes
-        << " passes over the data\n";
+        << " passes over the data";
+    if (fit.n_rows_fitted != fit.n_comparisons)
+      out << " (" << fit.n_rows_fitted << " rows after aggregating repeated comparisons)";
+    out << "\n";
     out << "  standard errors: " << fit.se_method << "\n";
+    if (!fit.robust_se.empty()) out << "  robust standard errors: " << fit.robust_method << "\n";
+    if (!fit.quasi_var.empty() && !std::isnan(fit.quasi_var_max_error))
+      out << "  quasi-variances (Firth and de Menezes 2004): every pair's SE from them within "
+          << general(100.0 * fit.quasi_var_max_error) << "% of the exact one\n";
+    if (!fit.ci_lo.empty())
+      out << "  intervals: " << general(100.0 * fit.ci_level) << "% Wald, from the "
+          << (fit.robust_se.empty() ? "model-based" : "robust") << " standard errors\n";
+    out << bootstrap_summary_line(fit.bootstrap);
   }
   for (const auto& note : fit.notes) out << "  note: " << note << "\n";
   out << "  time: load " << seconds(info.seconds_load) << ", fit " << seconds(fit.seconds) << ", output "
@@ -220,6 +363,11 @@ std::string summary_logistic(const LogisticFit& fit, const RunInfo& info) {
     out << "  " << fit.iterations << " iterations of " << fit.solver << " on " << fit.device << ", " << fit.passes
         << " passes over the data\n";
     out << "  standard errors: " << fit.se_method << "\n";
+    if (!fit.robust_se.empty()) out << "  robust standard errors: " << fit.robust_method << "\n";
+    if (!fit.ci_lo.empty())
+      out << "  intervals: " << general(100.0 * fit.ci_level) << "% Wald, from the "
+          << (fit.robust_se.empty() ? "model-based" : "robust") << " standard errors\n";
+    out << bootstrap_summary_line(fit.bootstrap);
   }
   for (const auto& note : fit.notes) out << "  note: " << note << "\n";
   out << "  time: load " << seconds(info.seconds_load) << ", fit " << seconds(fit.seconds) << ", output "

@@ -1050,4 +1050,285 @@ TEST_F(CliLogistic, LibsvmCommentsMayHoldAnyText) {
   EXPECT_EQ(b.out, a.out);
 }
 
+
+// =========================================================================================
+// Uncertainty: robust and cluster SEs, quasi-variances, Wald intervals, scales, saved models.
+
+TEST_F(CliFit, RobustClusterQuasiVariancesAndIntervals) {
+  const Result r = run("fit " + data_file("baseball_cluster.csv") +
+                       " --count count --cluster cluster --quasi-variances --ci 0.9 --tolerance 1e-12");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')),
+            "item,strength,se,elo,elo_se,wins,losses,ties,games,rank,robust_se,quasi_var,quasi_se,ci_lo,ci_hi");
+  const Table t = parse_csv(r.out);
+  const Table cluster = parse_csv(read_file(kData + "/ref_cluster_bt_baseball.csv"));
+  const Table qv = parse_csv(read_file(kData + "/ref_qv_baseball.csv"));
+  ASSERT_EQ(cluster.rows.size(), 7u);
+  const double z = 1.6448536269514722;  // 90%
+  for (const auto& row : cluster.rows) {
+    const std::string& item = row[0];
+    const double se = t.number(item, "robust_se"), ref = std::strtod(row[2].c_str(), nullptr);
+    EXPECT_LT(std::fabs(se - ref) / ref, 1e-6) << item << " robust_se " << se << " vs " << ref;
+    const double q = t.number(item, "quasi_var"), q_ref = qv.number(item, "quasi_var");
+    EXPECT_LT(std::fabs(q - q_ref) / q_ref, 1e-6) << item << " quasi_var " << q << " vs " << q_ref;
+    EXPECT_NEAR(t.number(item, "ci_lo"), t.number(item, "strength") - z * se, 1e-12);
+    EXPECT_NEAR(t.number(item, "ci_hi"), t.number(item, "strength") + z * se, 1e-12);
+  }
+  EXPECT_TRUE(contains(r.err, "17 clusters")) << r.err;
+  EXPECT_TRUE(contains(r.err, "90% Wald, from the robust standard errors")) << r.err;
+  // Without --ci, --robust or --quasi-variances the table is as before.
+  const Result plain = run("fit " + data_file("baseball.csv") + " --count count");
+  EXPECT_EQ(plain.out.substr(0, plain.out.find('\n')), "item,strength,se,elo,elo_se,wins,losses,ties,games,rank");
+  // HC0 on the aggregated counts: each counted game is one unit.
+  const Result hc0 = run("fit " + data_file("baseball.csv") + " --count count --robust --tolerance 1e-12");
+  ASSERT_EQ(hc0.exit_code, 0) << hc0;
+  const Table h = parse_csv(hc0.out);
+  for (const auto& row : parse_csv(read_file(kData + "/ref_robust_bt_baseball.csv")).rows) {
+    const double ref = std::strtod(row[2].c_str(), nullptr);
+    EXPECT_LT(std::fabs(h.number(row[0], "robust_se") - ref) / ref, 1e-6) << row[0];
+  }
+  EXPECT_TRUE(contains(hc0.err, "HC0")) << hc0.err;
+}
+
+TEST_F(CliLogistic, RobustAndClusterSe) {
+  const Result r = run("logistic " + data_file("pima_cluster.csv") +
+                       " --label y --weight w --cluster cluster --tolerance 1e-12 --format json");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_FALSE(contains(r.out, "\"term\": \"cluster\"")) << "the cluster column is not a feature\n" << r.out;
+  for (const auto& row : parse_csv(read_file(kData + "/ref_cluster_logistic_pima_weighted.csv")).rows) {
+    const std::string key = "{\"term\": \"" + row[0] + "\"";
+    const auto at = r.out.find(key);
+    ASSERT_NE(at, std::string::npos) << row[0];
+    const auto se_at = r.out.find("\"robust_se\": ", at);
+    ASSERT_NE(se_at, std::string::npos) << r.out;
+    const double se = std::strtod(r.out.c_str() + se_at + 13, nullptr), ref = std::strtod(row[2].c_str(), nullptr);
+    EXPECT_LT(std::fabs(se - ref) / ref, 1e-6) << row[0] << ": " << se << " vs " << ref;
+  }
+  const Result hc0 = run("logistic " + data_file("pima_tr.csv") + " --label y --robust --tolerance 1e-12");
+  ASSERT_EQ(hc0.exit_code, 0) << hc0;
+  EXPECT_EQ(hc0.out.substr(0, hc0.out.find('\n')), "term,estimate,se,z,p_value,robust_se");
+  const Table t = parse_csv(hc0.out);
+  for (const auto& row : parse_csv(read_file(kData + "/ref_robust_logistic_pima.csv")).rows) {
+    const double ref = std::strtod(row[2].c_str(), nullptr);
+    EXPECT_LT(std::fabs(t.number(row[0], "robust_se") - ref) / ref, 1e-6) << row[0];
+  }
+  // A cluster column that is not there is named.
+  expect_input_error("logistic " + data_file("pima_tr.csv") + " --label y --cluster judge", {"judge", "--cluster"});
+}
+
+TEST_F(CliFit, ScaleWorthAndEloTransformEstimateSeAndInterval) {
+  const Result base = run("fit " + data_file("baseball.csv") + " --count count --ci 0.95 --tolerance 1e-12");
+  ASSERT_EQ(base.exit_code, 0) << base;
+  const Table s = parse_csv(base.out);
+  const Result worth = run("fit " + data_file("baseball.csv") + " --count count --ci 0.95 --scale worth --tolerance 1e-12");
+  ASSERT_EQ(worth.exit_code, 0) << worth;
+  const Table w = parse_csv(worth.out);
+  const Result elo = run("fit " + data_file("baseball.csv") +
+                         " --count count --ci 0.95 --scale elo --elo-anchor Milwaukee=1500 --tolerance 1e-12");
+  ASSERT_EQ(elo.exit_code, 0) << elo;
+  const Table e = parse_csv(elo.out);
+  const double k = 400.0 / std::log(10.0);
+  const double offset = 1500.0 - k * s.number("Milwaukee", "strength");
+  for (const auto& row : s.rows) {
+    const std::string& item = row[0];
+    const double st = s.number(item, "strength"), se = s.number(item, "se");
+    EXPECT_NEAR(w.number(item, "strength"), std::exp(st), 1e-12);
+    EXPECT_NEAR(w.number(item, "se"), std::exp(st) * se, 1e-12);  // delta method
+    EXPECT_NEAR(w.number(item, "ci_lo"), std::exp(s.number(item, "ci_lo")), 1e-12);  // endpoints transformed
+    EXPECT_NEAR(w.number(item, "ci_hi"), std::exp(s.number(item, "ci_hi")), 1e-12);
+    EXPECT_NEAR(e.number(item, "strength"), offset + k * st, 1e-9);
+    EXPECT_NEAR(e.number(item, "se"), k * se, 1e-9);
+    EXPECT_NEAR(e.number(item, "ci_lo"), offset + k * s.number(item, "ci_lo"), 1e-9);
+  }
+  EXPECT_NEAR(e.number("Milwaukee", "strength"), 1500.0, 1e-9);
+  expect_input_error("fit " + data_file("baseball.csv") + " --count count --ci 1.5", {"(0, 1)"});
+}
+
+TEST_F(CliFit, SaveModelAndPredictPairs) {
+  const Result fit = run("fit " + data_file("baseball.csv") + " --count count --save-model bb.model");
+  ASSERT_EQ(fit.exit_code, 0) << fit;
+  ASSERT_TRUE(exists("bb.model"));
+  EXPECT_EQ(read("bb.model").rfind("btfit-model 1\n", 0), 0u);
+  const Table t = parse_csv(fit.out);
+  write("pairs.csv", "home_team;away_team\nMilwaukee;Baltimore\nBaltimore;Milwaukee\n\"New York\";Toronto\n");
+  const Result r = run("predict bb.model --pairs pairs.csv --a home_team --b away_team --ci 0.9");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "a,b,p,p_lo,p_hi");
+  const Table p = parse_csv(r.out);
+  ASSERT_EQ(p.rows.size(), 3u) << r.out;
+  for (const auto& row : p.rows) {
+    const double eta = t.number(row[0], "strength") - t.number(row[1], "strength");
+    const double prob = std::strtod(row[2].c_str(), nullptr), lo = std::strtod(row[3].c_str(), nullptr),
+                 hi = std::strtod(row[4].c_str(), nullptr);
+    EXPECT_NEAR(prob, 1.0 / (1.0 + std::exp(-eta)), 1e-15) << row[0] << " vs " << row[1];
+    EXPECT_LT(lo, prob);
+    EXPECT_GT(hi, prob);
+    EXPECT_GT(lo, 0.0);
+    EXPECT_LT(hi, 1.0);
+  }
+  EXPECT_NEAR(std::strtod(p.rows[0][2].c_str(), nullptr) + std::strtod(p.rows[1][2].c_str(), nullptr), 1.0, 1e-15);
+  // With a home advantage: a plays at home.
+  const Result home = run("fit " + data_file("baseball_games.csv") +
+                          " --a home --b away --outcome outcome --home-advantage --save-model home.model");
+  ASSERT_EQ(home.exit_code, 0) << home;
+  const Table th = parse_csv(home.out);
+  write("ab.csv", "a,b\nDetroit,Boston\n");
+  const Result rh = run("predict home.model --pairs ab.csv --home");
+  ASSERT_EQ(rh.exit_code, 0) << rh;
+  const double eta = th.number("Detroit", "strength") - th.number("Boston", "strength") + th.number("(home)", "strength");
+  EXPECT_NEAR(parse_csv(rh.out).number("Detroit", "p"), 1.0 / (1.0 + std::exp(-eta)), 1e-15);
+  // --home on a model without home advantage, an unknown item: exit 1, named.
+  expect_input_error("predict bb.model --pairs ab.csv --home", {"home advantage"});
+  write("unknown.csv", "a,b\nDetroit,Boston\nDetroit,Chicago\n");
+  expect_input_error("predict bb.model --pairs unknown.csv", {"unknown.csv:3:2", "Chicago", "not in the model"});
+}
+
+TEST_F(CliLogistic, SaveModelAndPredictRows) {
+  const Result fit = run("logistic " + data_file("pima_tr.csv") + " --label y --save-model pima.model");
+  ASSERT_EQ(fit.exit_code, 0) << fit;
+  const Table t = parse_csv(fit.out);
+  // Columns in another order, an extra column, no label: matched by name.
+  write("rows.csv", "age,extra,ped,bmi,skin,bp,glu,npreg\n24,x,0.364,30.2,28,68,86,5\n55,y,0.163,25.1,33,70,195,7\n");
+  const Result r = run("predict pima.model --rows rows.csv");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  const Table p = parse_csv(r.out);
+  ASSERT_EQ(p.header, (std::vector<std::string>{"p", "p_lo", "p_hi"}));
+  ASSERT_EQ(p.rows.size(), 2u);
+  const double x[] = {5, 86, 68, 28, 30.2, 0.364, 24};
+  const char* names[] = {"npreg", "glu", "bp", "skin", "bmi", "ped", "age"};
+  double eta = t.number("(intercept)", "estimate");
+  for (int j = 0; j < 7; ++j) eta += x[j] * t.number(names[j], "estimate");
+  const double prob = std::strtod(p.rows[0][0].c_str(), nullptr);
+  EXPECT_NEAR(prob, 1.0 / (1.0 + std::exp(-eta)), 1e-13);
+  EXPECT_LT(std::strtod(p.rows[0][1].c_str(), nullptr), prob);
+  EXPECT_GT(std::strtod(p.rows[0][2].c_str(), nullptr), prob);
+  // A missing feature column and a BT-only option on a logistic model: exit 1, named.
+  write("short.csv", "npreg,glu\n1,2\n");
+  expect_input_error("predict pima.model --rows short.csv", {"short.csv", "bp"});
+  expect_input_error("predict pima.model --pairs short.csv", {"Bradley-Terry"});
+}
+
+TEST_F(CliFit, PredictRefusesWrongCorruptOrOtherVersionModels) {
+  ASSERT_EQ(run("fit " + data_file("baseball.csv") + " --count count --save-model good.model").exit_code, 0);
+  const std::string good = read("good.model");
+  write("pairs.csv", "a,b\nDetroit,Boston\n");
+  // Not a model at all.
+  expect_input_error("predict " + data_file("baseball.csv") + " --pairs pairs.csv", {"not a btfit model file"});
+  // Another version.
+  std::string v9 = good;
+  v9.replace(0, 13, "btfit-model 9");
+  write("v9.model", v9);
+  expect_input_error("predict v9.model --pairs pairs.csv", {"v9.model", "version 9", "version 1"});
+  // One digit changed.
+  std::string flipped = good;
+  const auto at = flipped.find("param \"Detroit\" ") + 18;  // a digit after "0."
+  flipped[at] = flipped[at] == '3' ? '4' : '3';
+  write("flipped.model", flipped);
+  expect_input_error("predict flipped.model --pairs pairs.csv", {"flipped.model", "checksum"});
+  // Cut short.
+  write("short.model", good.substr(0, good.size() / 2));
+  expect_input_error("predict short.model --pairs pairs.csv", {"short.model", "truncated"});
+  // Missing file; neither or both of --pairs and --rows.
+  expect_input_error("predict none.model --pairs pairs.csv", {"none.model"});
+  expect_input_error("predict good.model", {"--pairs", "--rows"});
+}
+
+// =========================================================================================
+// Loading: JSON lines, the binary cache, --quiet.
+
+TEST_F(CliFit, JsonLinesGiveWhatTheCsvGives) {
+  write("battles.jsonl",
+        "{\"question_id\": 1, \"model_a\": \"gpt\", \"model_b\": \"claude\", \"winner\": \"model_a\", "
+        "\"conv\": [{\"role\": \"user\", \"content\": \"a \\\"quote\\\", {braces} and \\u00e9\"}]}\n"
+        "{\"model_a\": \"claude\", \"model_b\": \"gpt\", \"winner\": \"model_a\", \"judge\": null}\n"
+        "{\"model_a\": \"gpt\", \"model_b\": \"llama\", \"winner\": \"tie\", \"anony\": true}\n"
+        "{\"model_a\": \"llama\", \"model_b\": \"claude\", \"winner\": \"tie (bothbad)\"}\n"
+        "{\"model_a\": \"claude\", \"model_b\": \"llama\", \"winner\": \"model_b\", \"tstamp\": 1.7e9}\n"
+        "{\"model_a\": \"llama\", \"model_b\": \"gpt\", \"winner\": \"model_a\"}\n"
+        "{\"model_a\": \"gpt\", \"model_b\": \"claude\", \"winner\": \"tie (bothbad)\"}\n");
+  write("battles.csv",
+        "model_a,model_b,winner\ngpt,claude,model_a\nclaude,gpt,model_a\ngpt,llama,tie\nllama,claude,tie (bothbad)\n"
+        "claude,llama,model_b\nllama,gpt,model_a\ngpt,claude,tie (bothbad)\n");
+  const Result jsonl = run("fit battles.jsonl");
+  ASSERT_EQ(jsonl.exit_code, 0) << jsonl;
+  const Result csv = run("fit battles.csv --a model_a --b model_b --outcome winner");
+  ASSERT_EQ(csv.exit_code, 0) << csv;
+  EXPECT_EQ(jsonl.out, csv.out);
+  // --input-format for another extension, and from standard input.
+  write("battles.txt", read("battles.jsonl"));
+  EXPECT_EQ(run("fit battles.txt --input-format jsonl").out, csv.out);
+  EXPECT_EQ(run("fit - --input-format jsonl", read("battles.jsonl")).out, csv.out);
+}
+
+TEST_F(CliBadInput, JsonLinesErrorsNameLineAndColumn) {
+  write("in.jsonl", "{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"model_a\"}\n"
+                    "{\"model_a\": \"y\", \"model_b\": \"x\", \"winner\": \"model_c\"}\n");
+  expect_input_error("fit in.jsonl", {"in.jsonl:2:44:", "model_c"});
+  write("syntax.jsonl", "{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"model_a\"}\n\n{\"model_a\": \"x\",, }\n");
+  expect_input_error("fit syntax.jsonl", {"syntax.jsonl:3:17:"});
+}
+
+TEST_F(CliFit, ConvertThenFitFromTheCache) {
+  const Result csv = run("fit " + data_file("baseball.csv") + " --count count");
+  ASSERT_EQ(csv.exit_code, 0) << csv;
+  const Result convert = run("convert " + data_file("baseball.csv") + " --count count --out baseball.btf");
+  ASSERT_EQ(convert.exit_code, 0) << convert;
+  EXPECT_TRUE(contains(convert.err, "42 comparisons among 7 items")) << convert;
+  EXPECT_EQ(listing(), std::vector<std::string>{"baseball.btf"}) << "temporary files left behind";
+  const Result cached = run("fit baseball.btf");
+  ASSERT_EQ(cached.exit_code, 0) << cached;
+  EXPECT_EQ(cached.out, csv.out);
+  EXPECT_EQ(run("fit baseball.btf --count count").out, csv.out) << "the options it was converted with";
+  EXPECT_EQ(run("check baseball.btf").exit_code, 0);
+  // Home advantage and JSON lines go through the cache too.
+  const Result home = run("fit " + data_file("baseball_games.csv") + " --a home --b away --outcome outcome --home-advantage");
+  ASSERT_EQ(home.exit_code, 0) << home;
+  ASSERT_EQ(run("convert " + data_file("baseball_games.csv") +
+                " --a home --b away --outcome outcome --home-advantage --out games.btf").exit_code, 0);
+  EXPECT_EQ(run("fit games.btf --a home --b away --outcome outcome --home-advantage").out, home.out);
+}
+
+TEST_F(CliBadInput, StaleCorruptTruncatedOrMismatchedCache) {
+  write("in.csv", kGoodComparisons);
+  ASSERT_EQ(run("convert in.csv --count count --out in.btf").exit_code, 0);
+  const std::string good = read("in.btf");
+  expect_input_error("fit in.btf --count other", {"in.btf", "--count count"});
+  expect_input_error("fit in.btf --a winner --b loser --outcome count --home-advantage", {"in.btf"});
+  write("cut.btf", good.substr(0, good.size() - 3));
+  expect_input_error("fit cut.btf", {"cut.btf", "truncated"});
+  std::string flipped = good;
+  flipped[flipped.size() - 20] = static_cast<char>(flipped[flipped.size() - 20] ^ 4);
+  write("flipped.btf", flipped);
+  expect_input_error("fit flipped.btf", {"flipped.btf", "corrupt"});
+  std::string version = good;
+  version[8] = 9;
+  write("version.btf", version);
+  expect_input_error("fit version.btf", {"version.btf", "version 9"});
+  write("in.csv", kGoodComparisons + "A,C,4\n");  // the source changed
+  expect_input_error("fit in.btf", {"in.btf", "stale", "in.csv"});
+}
+
+TEST_F(CliUsage, QuietSilencesTheSummary) {
+  const Result loud = run("fit " + data_file("baseball.csv") + " --count count");
+  ASSERT_EQ(loud.exit_code, 0) << loud;
+  EXPECT_NE(loud.err, "");
+  EXPECT_FALSE(contains(loud.err, "btfit: reading")) << "progress only when stderr is a terminal\n" << loud;
+  const Result quiet = run("fit " + data_file("baseball.csv") + " --count count --quiet");
+  ASSERT_EQ(quiet.exit_code, 0) << quiet;
+  EXPECT_EQ(quiet.err, "");
+  EXPECT_EQ(quiet.out, loud.out);
+  const Result logistic = run("logistic " + data_file("pima_tr.csv") + " --label y --quiet");
+  ASSERT_EQ(logistic.exit_code, 0) << logistic;
+  EXPECT_EQ(logistic.err, "");
+  const Result convert = run("convert " + data_file("baseball.csv") + " --count count --out b.btf --quiet");
+  ASSERT_EQ(convert.exit_code, 0) << convert;
+  EXPECT_EQ(convert.err, "");
+  EXPECT_EQ(run("simulate comparisons --items 5 --comparisons 50 --out s.csv --quiet").exit_code, 0);
+  EXPECT_EQ(run("check " + data_file("baseball.csv") + " --count count --quiet").exit_code, 0);
+  // Errors still say what went wrong.
+  const Result bad = run("fit nosuch.csv --quiet");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_TRUE(contains(bad.err, "nosuch.csv")) << bad;
+}
+
 }  // namespace

@@ -73,7 +73,7 @@ struct Row {
   std::string status;
 };
 
-// Best-of-3 seconds of one value+gradient pass of the CPU objective at theta = 0.
+// Best-of-3 seconds of one value+gradient pass of the objective at theta = 0.
 double time_pass(btfit::Objective& objective) {
   std::vector<double> theta(objective.n_params(), 0.0), gradient(objective.n_params());
   double best = 1e30;
@@ -104,7 +104,7 @@ void print(const Row& r, std::size_t data_bytes_per_row) {
 int main(int argc, char** argv) {
   CLI::App app{"btfit_bench: load, fit and output one file and report times, passes and peak memory"};
   app.require_subcommand(1);
-  std::string file, label = "y", solver = "auto", scenario;
+  std::string file, label = "y", solver = "auto", scenario, device = "cpu";
   double l2 = 0.0;
   int threads = 0;
   bool header = false;
@@ -112,9 +112,11 @@ int main(int argc, char** argv) {
   auto* lg = app.add_subcommand("logistic", "Logistic regression on a CSV with a label column");
   for (auto* cmd : {bt, lg}) {
     cmd->add_option("FILE", file)->required();
-    cmd->add_option("--solver", solver)->check(CLI::IsMember({"auto", "newton", "lbfgs"}));
+    cmd->add_option("--solver", solver)->check(CLI::IsMember({"auto", "newton", "lbfgs", "newman"}));
     cmd->add_option("--l2", l2);
     cmd->add_option("--threads", threads);
+    cmd->add_option("--device", device, "Backend of the fit and the timed pass: cpu (default), cuda or auto")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     cmd->add_option("--scenario", scenario, "Name printed in the first column");
     cmd->add_flag("--header", header, "Print the table header first");
   }
@@ -127,9 +129,12 @@ int main(int argc, char** argv) {
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   }
   btfit::SolverOptions so;
-  so.solver = solver == "lbfgs" ? btfit::Solver::lbfgs : solver == "newton" ? btfit::Solver::newton : btfit::Solver::automatic;
+  so.solver = solver == "lbfgs"    ? btfit::Solver::lbfgs
+              : solver == "newton" ? btfit::Solver::newton
+              : solver == "newman" ? btfit::Solver::newman
+                                   : btfit::Solver::automatic;
   so.threads = threads;
-  so.device = btfit::Device::cpu;
+  so.device = device == "cuda" ? btfit::Device::cuda : device == "auto" ? btfit::Device::automatic : btfit::Device::cpu;
   Row row;
   row.scenario = scenario.empty() ? file : scenario;
   try {
@@ -157,7 +162,7 @@ int main(int argc, char** argv) {
       row.iterations = fit.iterations;
       row.objective = fit.objective;
       row.status = btfit::to_string(fit.status);
-      row.pass = time_pass(*btfit::make_bradley_terry_objective(data, false, btfit::Device::cpu, threads).objective);
+      row.pass = time_pass(*btfit::make_bradley_terry_objective(data, false, so.device, threads).objective);
       print(row, 8 + (data.has_weights() ? 8 : 0));
     } else {
       auto t = Clock::now();
@@ -184,7 +189,7 @@ int main(int argc, char** argv) {
       row.iterations = fit.iterations;
       row.objective = fit.objective;
       row.status = btfit::to_string(fit.status);
-      row.pass = time_pass(*btfit::make_logistic_objective(data, true, btfit::Device::cpu, threads).objective);
+      row.pass = time_pass(*btfit::make_logistic_objective(data, true, so.device, threads).objective);
       print(row, 8 * data.n_features + 8);
     }
   } catch (const std::exception& e) {

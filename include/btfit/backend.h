@@ -20,7 +20,7 @@ struct BackendChoice {
 // Bradley-Terry NLL over parameters (s_0 .. s_{n_items-1}[, h]); h is present when
 // home_advantage is set (the data must carry home flags).
 BackendChoice make_bradley_terry_objective(const Comparisons& data, bool home_advantage,
-                                           Device device, int threads);
+                                           Device device, int threads, bool deterministic = false);
 
 // Logistic NLL over parameters ([beta_0,] beta_1 .. beta_p).
 BackendChoice make_logistic_objective(const Rows& data, bool intercept, Device device, int threads);

@@ -16,7 +16,9 @@
 namespace btfit {
 
 // Name <-> id dictionary. Ids are dense, in order of first appearance. Names are stored
-// once; look-ups by string_view allocate nothing.
+// once; look-ups by string_view allocate nothing (an open-addressing hash table whose slots
+// hold short names themselves, so that a look-up touches one cache line:
+// host/item_dictionary.cpp).
 class ItemDictionary {
  public:
   // The id of `name`, adding it when new.
@@ -25,12 +27,24 @@ class ItemDictionary {
   std::int64_t find(std::string_view name) const;
   std::size_t size() const { return names_.size(); }
   const std::string& name(std::uint32_t id) const { return names_[id]; }
-  std::vector<std::string> names() const { return {names_.begin(), names_.end()}; }
-  void reserve(std::size_t n) { ids_.reserve(n); }
+  std::vector<std::string> names() const { return names_; }
+  void reserve(std::size_t n);
+
+  // For batched look-ups (the loaders overlap the cache misses of several): the hash of a
+  // name, a prefetch of the table slot where its look-up starts, and intern with that hash.
+  static std::uint64_t hash(std::string_view name);
+  void prefetch(std::uint64_t hash) const;
+  std::uint32_t intern(std::string_view name, std::uint64_t hash);
 
  private:
-  std::deque<std::string> names_;  // stable addresses: the map's keys view into them
-  std::unordered_map<std::string_view, std::uint32_t> ids_;
+  struct Slot {
+    std::uint32_t id_plus_one;  // 0: empty
+    std::uint32_t length;
+    std::uint64_t key[3];  // length <= 24: the name, zero-padded; else 16 bytes of it and a hash
+  };
+  void rehash(std::size_t n_slots);
+  std::vector<std::string> names_;  // id -> name
+  std::vector<Slot> slots_;         // a power of two, at most 3/4 full
 };
 
 // Comparisons (a, b, y, w): y = 1 when a beats b, 0 when b beats a, 0.5 for a tie; w >= 0 a
@@ -42,6 +56,8 @@ struct Comparisons {
   std::vector<std::uint8_t> outcome2;   // n_comparisons; 2*y: 0, 1 or 2
   std::vector<double> weight;           // n_comparisons, or empty for all 1
   std::vector<std::uint8_t> at_home;    // n_comparisons (1 = a at home), or empty: no home field
+  std::vector<std::uint32_t> cluster;   // n_comparisons cluster ids (dense from 0, for cluster-
+                                        // robust SEs), or empty: none; add() leaves it alone
 
   std::size_t n_items() const { return item_names.size(); }
   std::size_t size() const { return a.size(); }
@@ -70,6 +86,7 @@ struct Rows {
   std::vector<double> val;            // nnz (sparse only)
   std::vector<double> label;          // n_rows, 0 or 1
   std::vector<double> weight;         // n_rows, or empty for all 1
+  std::vector<std::uint32_t> cluster;  // n_rows cluster ids (dense from 0), or empty: none
 
   double w(std::size_t i) const { return weight.empty() ? 1.0 : weight[i]; }
   std::size_t nnz() const { return sparse ? val.size() : n_rows * n_features; }

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,22 @@ struct BradleyTerryDiagnosis {
   std::string message;                     // the diagnosis in words, with the remedies
 };
 
+// What a bootstrap run did. Replicates whose estimate does not exist (the existence rules
+// applied to the replicate's rows of positive weight) are dropped and counted, as are
+// replicates whose optimizer stopped before converging.
+struct BootstrapSummary {
+  std::size_t requested = 0;              // B (0: no bootstrap ran)
+  std::size_t used = 0;                   // replicates in the intervals
+  std::size_t dropped_not_estimable = 0;  // no finite (or no unique) replicate estimate
+  std::size_t dropped_not_converged = 0;  // the replicate's optimizer stopped early
+  std::uint64_t seed = 0;
+  std::size_t batch = 0;                  // replicates fitted together per pass (K)
+  double level = 0.95;                    // level of the percentile intervals
+  std::string method;                     // how the replicates were fitted
+  std::string device;                     // which backend fitted them
+  double seconds = 0.0;
+};
+
 struct BradleyTerryFit {
   FitStatus status = FitStatus::not_estimable;
   std::string optimizer_status;  // converged, max_iterations, no_progress, numeric_error
@@ -62,14 +79,44 @@ struct BradleyTerryFit {
   int iterations = 0;
   std::size_t passes = 0;  // passes over the data
   std::size_t n_comparisons = 0;
+  std::size_t n_rows_fitted = 0;  // rows the solver read: n_comparisons, or fewer when they
+                                  // were aggregated into counts (btfit/aggregate.h)
   std::string solver;      // which solver ran
   std::string device;      // which backend ran
   std::string se_method;   // how SEs were computed, or why they were not
   std::vector<std::string> notes;  // warnings for the user (disconnected groups, ...)
   double seconds = 0.0;    // fit wall time (diagnosis, optimization, SEs)
   double seconds_check = 0.0;     // existence check and records
+  double seconds_aggregate = 0.0; // deciding on aggregation and aggregating
   double seconds_optimize = 0.0;  // the optimizer
   double seconds_se = 0.0;        // standard errors
+  bool firth = false;      // Firth's (Jeffreys-prior) penalized estimate
+  // Bootstrap percentile intervals at bootstrap.level (empty when no bootstrap ran), on the
+  // reported scale (mean-zero or relative to the reference when unpenalized).
+  std::vector<double> boot_lo, boot_hi;  // n_items: strength
+  std::vector<double> rank_lo, rank_hi;  // n_items: rank among the items, 1 = strongest
+  double home_boot_lo = 0.0, home_boot_hi = 0.0;  // (home), with a home advantage
+  BootstrapSummary bootstrap;
+  // Robust SEs (options.robust): of s_i, or of s_i - s_reference with a reference; NaN where
+  // not computed; empty when not asked for. robust_method says how, or why not.
+  std::vector<double> robust_se;  // n_items
+  double home_robust_se = std::numeric_limits<double>::quiet_NaN();
+  std::string robust_method;
+  // Quasi-variances (options.quasi_variances): n_items, NaN where not computed; empty when not
+  // asked for. quasi_var_max_error: the largest relative error of a pair's SE from them.
+  std::vector<double> quasi_var, quasi_se;
+  double quasi_var_max_error = std::numeric_limits<double>::quiet_NaN();
+  // Wald intervals at ci_level (options.wald_intervals; else empty): strength -+ z * SE, the
+  // robust SE when options.robust is on.
+  double ci_level = 0.95;
+  std::vector<double> ci_lo, ci_hi;  // n_items
+  double home_ci_lo = std::numeric_limits<double>::quiet_NaN();
+  double home_ci_hi = std::numeric_limits<double>::quiet_NaN();
+  // The covariance behind the intervals (options.keep_covariance, dense only; else empty):
+  // P x P row-major over the items (mean-zero or as fitted, before any reference shift) and
+  // then (home); covariance_kind is model, hc0 or cluster.
+  std::vector<double> covariance;
+  std::string covariance_kind;
 };
 
 struct LogisticFit {
@@ -93,6 +140,16 @@ struct LogisticFit {
   std::string se_method;
   std::vector<std::string> notes;
   double seconds = 0.0;
+  bool firth = false;                    // Firth's (Jeffreys-prior) penalized estimate
+  std::vector<double> boot_lo, boot_hi;  // bootstrap percentile intervals (empty: none ran)
+  BootstrapSummary bootstrap;
+  std::vector<double> robust_se;   // options.robust: NaN where not computed; empty when not asked
+  std::string robust_method;       // how robust_se was computed, or why not
+  double ci_level = 0.95;
+  std::vector<double> ci_lo, ci_hi;  // options.wald_intervals: estimate -+ z * SE (robust SE
+                                     // with options.robust); else empty
+  std::vector<double> covariance;  // options.keep_covariance: P x P row-major (terms' order)
+  std::string covariance_kind;     // model, hc0 or cluster
 };
 
 // The existence check alone, in O(items + comparisons).

@@ -4,16 +4,36 @@
 // theta and records theta as the current point; hessian_vector and hessian_diagonal then
 // use the curvature at that current point until the next value_gradient call.
 // value_gradient_batch evaluates K parameter vectors in one pass over the data and does not
-// change the current point. Buffers are plain double arrays:
+// change the current point; hessian_vector_batch applies the current point's Hessian to K
+// vectors in one pass.
+// Bootstrap replicates (the *_replicates calls) evaluate K parameter vectors, vector j on the
+// data reweighted for replicate batch.first + j: row r of weight w_r gets the weight
+// counter_poisson(w_r, batch.seed, batch.first + j, r) (btfit/detail/rng.h; CONVENTIONS.md),
+// computed where it is needed, never stored as a replicates x rows matrix.
+// value_gradient_replicates records each vector as the current point of its replicate;
+// hessian_vector_replicates and hessian_diagonal_replicates then use the curvature there until
+// the next value_gradient_replicates call (which must name the same batch). None of them
+// changes the current point of value_gradient. Buffers are plain double arrays:
 //   theta, gradient:            n_params
 //   batched theta, gradients:   n_params x K, column-major (vector k starts at k*n_params)
 //   batched values:             K
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <string>
+
+#include "btfit/error.h"
 
 namespace btfit {
+
+// K bootstrap replicates evaluated together: replicates first .. first + count - 1 of `seed`.
+struct ReplicateBatch {
+  std::uint64_t seed = 0;
+  std::uint64_t first = 0;
+  std::size_t count = 0;  // K >= 1
+};
 
 class Objective {
  public:
@@ -28,6 +48,31 @@ class Objective {
   // K evaluations in one pass; the current point is unchanged.
   virtual void value_gradient_batch(const double* theta, std::size_t k, double* values,
                                     double* gradients) = 0;
+  // hv_j = H(current point) v_j for K vectors (n_params x K). This default makes K
+  // hessian_vector calls; a backend overrides it with one pass.
+  virtual void hessian_vector_batch(const double* v, std::size_t k, double* hv) {
+    const std::size_t p = n_params();
+    for (std::size_t j = 0; j < k; ++j) hessian_vector(v + j * p, hv + j * p);
+  }
+  // Whether this backend implements the three replicate calls below (the defaults throw).
+  virtual bool supports_replicates() const { return false; }
+  // values_j, gradient_j of the NLL of replicate batch.first + j at column j of theta, all K in
+  // one pass; makes column j the current point of that replicate.
+  virtual void value_gradient_replicates(const ReplicateBatch& batch, const double* theta, double* values,
+                                         double* gradients) {
+    (void)batch, (void)theta, (void)values, (void)gradients;
+    throw BackendError(std::string(device_name()) + " objective: bootstrap replicate batches are not implemented");
+  }
+  // hv_j = H_j v_j, H_j the Hessian of replicate j at its current point (n_params x K).
+  virtual void hessian_vector_replicates(const ReplicateBatch& batch, const double* v, double* hv) {
+    (void)batch, (void)v, (void)hv;
+    throw BackendError(std::string(device_name()) + " objective: bootstrap replicate batches are not implemented");
+  }
+  // diag_j = diagonal of H_j at replicate j's current point (n_params x K).
+  virtual void hessian_diagonal_replicates(const ReplicateBatch& batch, double* diag) {
+    (void)batch, (void)diag;
+    throw BackendError(std::string(device_name()) + " objective: bootstrap replicate batches are not implemented");
+  }
   // Passes over the data made so far (value_gradient, hessian_vector and batch calls count
   // one each; the batch counts one however large K is).
   virtual std::size_t passes() const = 0;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "btfit/data.h"
 #include "btfit/objective.h"
 #include "btfit/options.h"
 
@@ -73,6 +74,8 @@ struct OptimizerResult {
   double gradient_norm = 0.0;
   double initial_gradient_norm = 0.0;
   std::size_t hessian_products = 0;
+  std::size_t passes = 0;  // passes made by a solver that reads the data itself (Newman); the
+                           // seam solvers leave 0 (their Objective counts its own passes)
 };
 
 // Optional per-iteration callback: (iteration, value, gradient norm).
@@ -82,6 +85,9 @@ struct OptimizerSettings {
   double tolerance = 1e-8;
   int max_iterations = 1000;
   int lbfgs_memory = 10;
+  // Newman only: stop with status no_progress once the rate of the last iterations predicts
+  // more passes in all than this (Solver::automatic then goes on with Newton-CG); 0 = never.
+  int newman_pass_budget = 0;
   ProgressCallback progress = nullptr;
   void* progress_context = nullptr;
 };
@@ -94,6 +100,20 @@ OptimizerResult minimize_newton(Objective& objective, double* theta, const Optim
 // conditions (More and Thuente 1994, as bracketing with cubic interpolation).
 OptimizerResult minimize_lbfgs(Objective& objective, double* theta, const OptimizerSettings& settings);
 
+// Newman's (2023) iteration for Bradley-Terry ("Efficient computation of rankings from pairwise
+// comparisons", JMLR 24), on the comparisons directly: one pass gives, per parameter j, the
+// win-side and loss-side sums A_j and B_j (the gradient is B - A + penalty') and the update
+//   theta_j <- theta_j + delta_j,  B_j e^delta_j + c_j (theta_j + delta_j) - d_j = A_j
+// (Newman's exp(delta) = A/B when c_j = 0; c_j, d_j from the L2 and prior terms; pseudo-
+// comparisons are added to A and B). Parameters: n_items strengths, then h with
+// home_advantage. theta is the start on entry, the optimum on exit. The stopping rule is the
+// one of the other solvers: ||grad f|| <= tolerance * ||grad f at the start||. The objective
+// value is not computed by the iteration: result.value is NaN (evaluate it through the seam).
+OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, const DiagonalPenalty& penalty,
+                                double* theta, const OptimizerSettings& settings, int threads);
+
+// Newton-CG or L-BFGS through the seam (Solver::automatic and Solver::newman run Newton-CG:
+// Newman's iteration needs the comparisons, see minimize_newman).
 OptimizerResult minimize(Objective& objective, double* theta, Solver solver,
                          const OptimizerSettings& settings);
 

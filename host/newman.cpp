@@ -1,0 +1,361 @@
+// Newman's iteration for Bradley-Terry: M. E. J. Newman (2023), "Efficient computation of
+// rankings from pairwise comparisons", JMLR 24(238). With worths pi = exp(s), his update is
+//   pi_i <- [sum_j w_ij pi_j / (pi_i + pi_j)] / [sum_j w_ji / (pi_i + pi_j)],
+// w_ij the (weighted) wins of i over j, a tie counting half a win for each side. In log space,
+// with p_k = sigmoid(eta_k) for comparison k = (a, b, y, w),
+//   A_i = sum over i's comparisons of (i's win weight) * P(i loses)
+//       = sum_{k: a=i} w y (1 - p) + sum_{k: b=i} w (1 - y) p,
+//   B_i = sum over i's comparisons of (i's loss weight) * P(i wins)
+//       = sum_{k: a=i} w (1 - y) p + sum_{k: b=i} w y (1 - p),
+// the update is s_i <- s_i + log(A_i / B_i), and the NLL gradient is B_i - A_i: one pass
+// over the comparisons gives both the gradient (for the stopping rule) and the step. The
+// home advantage h is one more parameter with A_h, B_h summed over the home games.
+//
+// Penalty terms (CONVENTIONS.md), per parameter j:
+// - pseudo-comparisons: C_j virtual wins and losses against a virtual item at 0 are
+//   comparisons like the others: A_j += C_j (1 - sigmoid(s_j)), B_j += C_j sigmoid(s_j);
+// - L2 and Gaussian priors: gradient c_j s_j - d_j (c_j = l2_j + 1/sd_j^2, d_j = mean_j/sd_j^2).
+//   Newman's update solves A_j = B_j e^delta with the denominators pi_i + pi_j held fixed;
+//   with the penalty it solves, under the same freezing,
+//       B_j e^delta + c_j (s_j + delta) - d_j = A_j,
+//   which has one root; its fixed points are the stationary points of the full objective.
+// The simultaneous (Jacobi) update makes each iteration one parallel pass. Without any
+// penalty on the items the strengths are recentred after each step (Newman's normalization).
+// With one, the common shift of the strengths is the slow mode of the iteration: the NLL does
+// not see it, so only the penalty's small curvature (lambda per item, against about a quarter
+// of an item's games in B) pulls it to its place, and the plain iteration needs hundreds of
+// steps for it. After each step the shift is therefore solved exactly: it minimizes the
+// penalty alone, a one-dimensional problem over the items that needs no pass over the data.
+#include <omp.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "btfit/error.h"
+#include "btfit/optimize.h"
+#include "objective_cpu.h"
+
+namespace btfit {
+
+namespace {
+
+// Largest step of one parameter in one iteration: guards a side with no mass left (A or B
+// equal to 0 after underflow); a fixed point never reaches it.
+constexpr double kMaxStep = 20.0;
+// Anderson acceleration: differences kept, and the growth of the gradient norm at an
+// extrapolated point that makes the iteration drop them and restart.
+constexpr std::size_t kAndersonDepth = 3;
+constexpr double kRestartGrowth = 4.0;
+// Iterations over which the convergence rate is measured for settings.newman_pass_budget.
+constexpr std::size_t kRateWindow = 5;
+
+double dot(const std::vector<double>& x, const std::vector<double>& y) {
+  double s = 0.0;
+  for (std::size_t i = 0; i < x.size(); ++i) s += x[i] * y[i];
+  return s;
+}
+
+// The step delta of one parameter under a penalty (c > 0): the root of
+//   f(delta) = A e^(-delta/2) - B e^(delta/2) - c (s + delta) + d,
+// Newman's A e^(-delta/2) = B e^(delta/2) (exp(delta) = A / B) with the penalty's gradient at
+// s + delta added. Splitting e^delta evenly between the two sides keeps the step's curvature
+// (A + B)/2 + c symmetric in wins and losses; putting it all on B (B e^delta + ... = A) makes
+// strong items (A > B at the optimum) overshoot and the iteration oscillate. f is strictly
+// decreasing: safeguarded Newton's method inside a bracket that starts from the linear step.
+double penalized_step(double big_a, double big_b, double c, double s, double d) {
+  auto f = [&](double delta) {
+    return big_a * std::exp(-0.5 * delta) - big_b * std::exp(0.5 * delta) - c * (s + delta) + d;
+  };
+  auto slope = [&](double delta) {
+    return -0.5 * big_a * std::exp(-0.5 * delta) - 0.5 * big_b * std::exp(0.5 * delta) - c;
+  };
+  const double f0 = f(0.0);
+  if (f0 == 0.0) return 0.0;
+  // Bracket [lo, hi] with f(lo) > 0 > f(hi), grown from 0 in the direction of the root.
+  double lo = 0.0, hi = 0.0;
+  double step = std::clamp(f0 / (0.5 * (big_a + big_b) + c), -kMaxStep, kMaxStep);
+  if (f0 > 0.0) {
+    hi = step;
+    while (f(hi) > 0.0 && hi < kMaxStep) {
+      lo = hi;
+      hi = std::min(2.0 * hi + 1.0, kMaxStep);
+    }
+    if (f(hi) > 0.0) return kMaxStep;
+  } else {
+    lo = step;
+    while (f(lo) < 0.0 && lo > -kMaxStep) {
+      hi = lo;
+      lo = std::max(2.0 * lo - 1.0, -kMaxStep);
+    }
+    if (f(lo) < 0.0) return -kMaxStep;
+  }
+  double delta = f0 > 0.0 ? hi : lo;
+  for (int iteration = 0; iteration < 60; ++iteration) {
+    const double value = f(delta);
+    if (value == 0.0) return delta;
+    if (value > 0.0) lo = delta; else hi = delta;
+    double next = delta - value / slope(delta);
+    if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
+    if (std::fabs(next - delta) <= 1e-14 * std::max(1.0, std::fabs(delta))) return next;
+    delta = next;
+  }
+  return delta;
+}
+
+// The shift t minimizing sum_j [c_j/2 (s_j + t)^2 - d_j (s_j + t) + C_j (2 softplus(s_j + t)
+// - (s_j + t))] over the items j (convex in t): Newton's method, steps limited to 1.
+double best_shift(const double* theta, std::size_t n_items, const std::vector<double>& c, const std::vector<double>& d,
+                  const std::vector<double>& pseudo) {
+  bool any_pseudo = false;
+  double curvature0 = 0.0, slope0 = 0.0;
+  for (std::size_t j = 0; j < n_items; ++j) {
+    curvature0 += c[j];
+    slope0 += c[j] * theta[j] - d[j];
+    if (pseudo[j] != 0.0) any_pseudo = true;
+  }
+  if (!any_pseudo) return curvature0 > 0.0 ? -slope0 / curvature0 : 0.0;
+  double shift = 0.0;
+  for (int iteration = 0; iteration < 50; ++iteration) {
+    double slope = slope0 + curvature0 * shift, curvature = curvature0;
+    for (std::size_t j = 0; j < n_items; ++j) {
+      if (pseudo[j] == 0.0) continue;
+      const double t = theta[j] + shift;
+      const double e = std::exp(-std::fabs(t));
+      const double inv = 1.0 / (1.0 + e);
+      const double prob = t >= 0.0 ? inv : e * inv;
+      slope += pseudo[j] * (2.0 * prob - 1.0);
+      curvature += 2.0 * pseudo[j] * prob * (1.0 - prob);
+    }
+    if (!(curvature > 0.0)) break;
+    const double step = std::clamp(-slope / curvature, -1.0, 1.0);
+    shift += step;
+    if (std::fabs(step) <= 1e-15 * std::max(1.0, std::fabs(shift))) break;
+  }
+  return shift;
+}
+
+double newman_step(double big_a, double big_b, double c, double s, double d) {
+  double delta;
+  if (c > 0.0) {
+    delta = penalized_step(big_a, big_b, c, s, d);
+  } else if (!(big_a > 0.0)) {
+    delta = -kMaxStep;
+  } else if (!(big_b > 0.0)) {
+    delta = kMaxStep;
+  } else {
+    delta = std::log(big_a / big_b);
+  }
+  return std::clamp(delta, -kMaxStep, kMaxStep);
+}
+
+}  // namespace
+
+OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, const DiagonalPenalty& penalty,
+                                double* theta, const OptimizerSettings& settings, int threads_in) {
+  if (home_advantage && !data.has_home_flags())
+    throw UsageError("Newman's iteration: a home advantage needs home flags in the data");
+  const std::size_t n_items = data.n_items();
+  const std::size_t p = n_items + (home_advantage ? 1 : 0);
+  if (penalty.l2.size() != p) throw UsageError("Newman's iteration: the penalty has the wrong number of parameters");
+  const int threads = resolve_threads(threads_in);
+  const std::size_t n = data.size();
+  const std::uint32_t* a = data.a.data();
+  const std::uint32_t* b = data.b.data();
+  const std::uint8_t* y2 = data.outcome2.data();
+  const double* weight = data.has_weights() ? data.weight.data() : nullptr;
+  const std::uint8_t* home = home_advantage ? data.at_home.data() : nullptr;
+
+  bool items_free = true;  // no penalty term pins the level of the strengths
+  for (std::size_t j = 0; j < n_items; ++j)
+    if (penalty.covers(j)) items_free = false;
+  std::vector<double> c(p), d(p);
+  for (std::size_t j = 0; j < p; ++j) {
+    c[j] = penalty.l2[j] + penalty.prior_precision[j];
+    d[j] = penalty.prior_precision[j] * penalty.prior_mean[j];
+  }
+
+  // One pass at x: sums[2j] = A_j, sums[2j + 1] = B_j (pseudo-comparisons included), the
+  // gradient of the full objective, and its norm. Per-thread sums are threads x (2 p), A_j and
+  // B_j side by side (one cache line for both).
+  std::vector<double> scratch(static_cast<std::size_t>(threads) * 2 * p);
+  std::vector<double> sums(2 * p), gradient(p);
+  auto pass = [&](const double* x) {
+    const double h = home_advantage ? x[n_items] : 0.0;
+#pragma omp parallel num_threads(threads)
+    {
+      double* mine = scratch.data() + static_cast<std::size_t>(omp_get_thread_num()) * 2 * p;
+      std::fill(mine, mine + 2 * p, 0.0);
+      double home_a = 0.0, home_b = 0.0;
+#pragma omp for schedule(static)
+      for (std::ptrdiff_t kk = 0; kk < static_cast<std::ptrdiff_t>(n); ++kk) {
+        const auto k = static_cast<std::size_t>(kk);
+        const bool at_home = home != nullptr && home[k] != 0;
+        const double eta = x[a[k]] - x[b[k]] + (at_home ? h : 0.0);
+        // p = sigmoid(eta) and q = 1 - p without cancellation (one exp).
+        const double e = std::exp(-std::fabs(eta));
+        const double inv = 1.0 / (1.0 + e);
+        const double prob = eta >= 0.0 ? inv : e * inv;
+        const double q = eta >= 0.0 ? e * inv : inv;
+        const double w = weight ? weight[k] : 1.0;
+        const double win = 0.5 * w * static_cast<double>(y2[k]);  // w y: a's win weight
+        const double loss = w - win;                              // w (1 - y)
+        const double u = win * q;      // a's wins weighted by P(a loses)
+        const double v = loss * prob;  // a's losses weighted by P(a wins)
+        mine[2 * a[k]] += u;
+        mine[2 * a[k] + 1] += v;
+        mine[2 * b[k]] += v;
+        mine[2 * b[k] + 1] += u;
+        if (at_home) {
+          home_a += u;
+          home_b += v;
+        }
+      }
+      if (home_advantage) {
+        mine[2 * n_items] += home_a;
+        mine[2 * n_items + 1] += home_b;
+      }
+    }
+    const auto two_p = static_cast<std::ptrdiff_t>(2 * p);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::ptrdiff_t j = 0; j < two_p; ++j) {
+      double total = 0.0;
+      for (int t = 0; t < threads; ++t) total += scratch[static_cast<std::size_t>(t) * 2 * p + static_cast<std::size_t>(j)];
+      sums[static_cast<std::size_t>(j)] = total;
+    }
+    double norm2 = 0.0;
+    for (std::size_t j = 0; j < p; ++j) {
+      if (penalty.pseudo[j] != 0.0) {
+        const double e = std::exp(-std::fabs(x[j]));
+        const double inv = 1.0 / (1.0 + e);
+        const double prob = x[j] >= 0.0 ? inv : e * inv;
+        const double q = x[j] >= 0.0 ? e * inv : inv;
+        sums[2 * j] += penalty.pseudo[j] * q;
+        sums[2 * j + 1] += penalty.pseudo[j] * prob;
+      }
+      gradient[j] = sums[2 * j + 1] - sums[2 * j] + c[j] * x[j] - d[j];
+      norm2 += gradient[j] * gradient[j];
+    }
+    return std::sqrt(norm2);
+  };
+
+  // Newman's map x -> G(x): the step of every parameter from the sums of the last pass at x,
+  // then the level of the strengths (recentred, or the penalty's best shift).
+  auto newman_map = [&](const double* x, double* out) {
+    for (std::size_t j = 0; j < p; ++j) out[j] = x[j] + newman_step(sums[2 * j], sums[2 * j + 1], c[j], x[j], d[j]);
+    double shift = 0.0;
+    if (items_free) {
+      for (std::size_t j = 0; j < n_items; ++j) shift -= out[j];
+      shift /= static_cast<double>(n_items);
+    } else {
+      shift = best_shift(out, n_items, c, d, penalty.pseudo);
+    }
+    for (std::size_t j = 0; j < n_items; ++j) out[j] += shift;
+  };
+
+  // Anderson acceleration of G (Anderson 1965; Walker and Ni 2011, "Anderson acceleration for
+  // fixed-point iterations", SIAM J. Numer. Anal. 49): with the residuals f_i = G(x_i) - x_i
+  // of the last m + 1 points, gamma = argmin ||f_k - dF gamma|| over the differences dF of
+  // consecutive residuals, and x_{k+1} = G(x_k) - dG gamma. On a bipartite component (a star:
+  // every item against one reference) the plain Jacobi update swings by the full step around
+  // the fixed point forever; the combination of two consecutive points removes that mode,
+  // and it also speeds up the slow smooth modes the way a Krylov method does. Safeguard: when
+  // the gradient norm at an extrapolated point exceeds kRestartGrowth times the previous one,
+  // the history is dropped and the iteration goes on from the plain step G(x_{k-1}).
+  const std::size_t depth = kAndersonDepth;
+  std::vector<std::vector<double>> delta_f, delta_g;  // ring of the last `depth` differences
+  std::vector<double> x(theta, theta + p), mapped(p), residual(p), previous_mapped(p), previous_residual(p);
+  bool have_previous = false;
+  OptimizerResult result;
+  result.value = std::numeric_limits<double>::quiet_NaN();
+  result.status = OptimizerStatus::max_iterations;
+  double target = 0.0, previous_gnorm = 0.0;
+  std::vector<double> history;  // gradient norms at the points evaluated
+  for (int iteration = 0;; ++iteration) {
+    double gnorm = pass(x.data());
+    ++result.passes;
+    if (iteration > 0 && depth > 0 && !delta_f.empty() &&
+        (!std::isfinite(gnorm) || gnorm > kRestartGrowth * previous_gnorm)) {
+      // The extrapolation went wrong: back to the plain step from the previous point.
+      delta_f.clear();
+      delta_g.clear();
+      have_previous = false;
+      x = previous_mapped;
+      gnorm = pass(x.data());
+      ++result.passes;
+    }
+    result.gradient_norm = gnorm;
+    if (!std::isfinite(gnorm)) {
+      result.status = OptimizerStatus::numeric_error;
+      break;
+    }
+    if (iteration == 0) {
+      result.initial_gradient_norm = gnorm;
+      target = settings.tolerance * gnorm;
+    } else if (settings.progress) {
+      settings.progress(settings.progress_context, iteration, result.value, gnorm);
+    }
+    std::copy(x.begin(), x.end(), theta);
+    if (gnorm <= target || gnorm == 0.0) {
+      result.status = OptimizerStatus::converged;
+      break;
+    }
+    if (iteration >= settings.max_iterations) break;
+    // Give up when the rate of the last kRateWindow iterations predicts more passes in all
+    // than settings.newman_pass_budget (graphs with a small spectral gap, such as long chains).
+    history.push_back(gnorm);
+    if (settings.newman_pass_budget > 0 && history.size() > kRateWindow + 4) {
+      const double ratio = gnorm / history[history.size() - 1 - kRateWindow];
+      const double per_pass = std::log(ratio) / static_cast<double>(kRateWindow);
+      const double remaining = per_pass < 0.0 ? std::log(target / gnorm) / per_pass : 1e300;
+      if (static_cast<double>(result.passes) + remaining > static_cast<double>(settings.newman_pass_budget)) {
+        result.status = OptimizerStatus::no_progress;
+        break;
+      }
+    }
+    result.iterations = iteration + 1;
+    previous_gnorm = gnorm;
+
+    newman_map(x.data(), mapped.data());
+    for (std::size_t j = 0; j < p; ++j) residual[j] = mapped[j] - x[j];
+    std::vector<double> next = mapped;
+    if (depth > 0 && have_previous) {
+      if (delta_f.size() == depth) {
+        delta_f.erase(delta_f.begin());
+        delta_g.erase(delta_g.begin());
+      }
+      std::vector<double> df(p), dg(p);
+      for (std::size_t j = 0; j < p; ++j) {
+        df[j] = residual[j] - previous_residual[j];
+        dg[j] = mapped[j] - previous_mapped[j];
+      }
+      delta_f.push_back(std::move(df));
+      delta_g.push_back(std::move(dg));
+      const auto m = static_cast<Eigen::Index>(delta_f.size());
+      Eigen::MatrixXd gram(m, m);
+      Eigen::VectorXd rhs(m);
+      for (Eigen::Index i = 0; i < m; ++i) {
+        rhs[i] = dot(delta_f[static_cast<std::size_t>(i)], residual);
+        for (Eigen::Index k = 0; k <= i; ++k)
+          gram(i, k) = gram(k, i) = dot(delta_f[static_cast<std::size_t>(i)], delta_f[static_cast<std::size_t>(k)]);
+      }
+      gram.diagonal().array() += 1e-12 * gram.diagonal().maxCoeff() + 1e-300;
+      const Eigen::VectorXd gamma = gram.ldlt().solve(rhs);
+      if (gamma.allFinite()) {
+        for (Eigen::Index i = 0; i < m; ++i) {
+          const auto& dg = delta_g[static_cast<std::size_t>(i)];
+          for (std::size_t j = 0; j < p; ++j) next[j] -= gamma[i] * dg[j];
+        }
+      }
+    }
+    previous_mapped.swap(mapped);
+    previous_residual.swap(residual);
+    have_previous = true;
+    x.swap(next);
+  }
+  return result;
+}
+
+}  // namespace btfit
