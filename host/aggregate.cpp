@@ -11,6 +11,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -24,6 +25,13 @@ namespace {
 
 constexpr std::uint64_t kEmpty = ~std::uint64_t{0};
 constexpr std::size_t kSample = 4096;
+// One thread per kRowsPerThread rows at most (a parallel region costs more below that).
+constexpr std::size_t kRowsPerThread = 100000;
+
+int threads_for(std::size_t rows, int threads) {
+  const std::size_t cap = std::max<std::size_t>(1, rows / kRowsPerThread);
+  return static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(resolve_threads(threads)), cap));
+}
 
 // Keys exist when n_items^2 * 6 < 2^64 - 1 (n_items up to 1.7e9).
 bool keys_fit(std::size_t n_items) { return n_items <= 1700000000ULL; }
@@ -155,23 +163,35 @@ class SampleTable {
 
 }  // namespace
 
-double estimate_distinct_fraction(const Comparisons& data, bool home_advantage, int threads_in) {
+double estimate_distinct_fraction(const Comparisons& data, bool home_advantage, int threads_in, double above) {
   const std::size_t n = data.size();
   if (n == 0 || !keys_fit(data.n_items())) return 1.0;
-  const int threads = resolve_threads(threads_in);
+  const int threads = threads_for(n, threads_in);
   const KeyMaker maker = key_maker(data, home_advantage);
 
-  // The sample: rows at seeded random positions (rows of weight 0 are passed over).
+  // The sample: one row at a seeded random position in each of sample_size equal strata (so
+  // no row is drawn twice; rows of weight 0 are passed over). With `above`, large enough that
+  // rows left <= above * n would show in it as >= 16 repeated keys.
+  std::size_t sample_size = kSample;
+  if (above > 0.0)
+    sample_size = std::max(sample_size, static_cast<std::size_t>(std::sqrt(32.0 * above * static_cast<double>(n))));
+  sample_size = std::min(sample_size, n);
   std::vector<std::uint64_t> sample_keys;
-  sample_keys.reserve(kSample);
-  for (std::size_t j = 0; j < 4 * kSample && sample_keys.size() < kSample; ++j) {
-    if (n <= kSample && j >= n) break;
-    const std::size_t k = n <= kSample ? j : static_cast<std::size_t>(detail::counter_hash(0x5eed, 0, j) % n);
+  sample_keys.reserve(sample_size);
+  const double stratum = static_cast<double>(n) / static_cast<double>(sample_size);
+  for (std::size_t j = 0; j < sample_size; ++j) {
+    const double u = detail::counter_uniform(0x5eed, 0, j);
+    const auto k = std::min(n - 1, static_cast<std::size_t>((static_cast<double>(j) + u) * stratum));
     if (maker.w(k) > 0.0) sample_keys.push_back(maker.key(k));
   }
   if (sample_keys.empty()) return 1.0;
   const SampleTable table(sample_keys);
   const std::uint32_t n_distinct = table.size();
+  // Rows left = D <= above * n forces a collision probability sum_key p^2 >= 1 / (above * n),
+  // so a sample of m rows would repeat a key about m^2 / (2 above n) >= 16 times; fewer than
+  // 4 repeats rule that out (a Poisson count of mean 16 falls below 4 with probability 1e-4),
+  // and the counting pass is not needed.
+  if (above > 0.0 && n > sample_size && sample_keys.size() - n_distinct < 4) return 1.0;
 
   // How often each sampled key occurs among all rows of positive weight.
   std::vector<std::uint64_t> counts(static_cast<std::size_t>(threads) * n_distinct, 0);
@@ -201,7 +221,7 @@ Comparisons aggregate_comparisons(const Comparisons& data, bool home_advantage, 
   if (!keys_fit(data.n_items()))
     throw UsageError("aggregation: more than 1.7e9 items do not fit its 64-bit keys");
   const std::size_t n = data.size();
-  const int threads = resolve_threads(threads_in);
+  const int threads = threads_for(n, threads_in);
   const KeyMaker maker = key_maker(data, home_advantage);
   const bool keep_home = maker.at_home != nullptr;
   if (!(distinct_fraction > 0.0 && distinct_fraction <= 1.0))

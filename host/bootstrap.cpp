@@ -32,6 +32,8 @@
 // item, reported relative to it) before the percentiles, as the full fit is.
 #include "bootstrap.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -42,6 +44,7 @@
 #include "btfit/backend.h"
 #include "btfit/error.h"
 #include "firth.h"
+#include "objective_cpu.h"
 #include "replicate_weights.h"
 
 namespace btfit {
@@ -79,6 +82,8 @@ std::size_t batch_size(std::size_t requested, std::size_t count, std::size_t row
 
 struct BatchSettings {
   double tolerance = 1e-8;
+  double gradient_scale = 0.0;   // |g(0)| of the data as loaded: a replicate stops at
+                                 // tolerance * max(gradient_scale, |g at the warm start|)
   int max_iterations = 1000;
   std::size_t center_items = 0;  // > 0: the objective is flat along the shift of the first
                                  // center_items parameters (unpenalized Bradley-Terry)
@@ -112,15 +117,13 @@ void newton_replicates(Objective& objective, const DiagonalPenalty& penalty, con
   auto any = [&](const std::vector<char>& flags) {
     return std::any_of(flags.begin(), flags.end(), [](char c) { return c != 0; });
   };
-  // The stopping rule of a fit from zero (||g|| <= tolerance * ||g(0)||), so that a replicate
-  // warm-started at its own optimum (it may draw the original weights) still stops.
-  std::fill(trial.begin(), trial.end(), 0.0);
-  evaluate(trial, trial_values, trial_grad);
+  // The stopping rule of a fit from zero (||g|| <= tolerance * ||g(0)||; a replicate's g(0) is
+  // the data's in expectation), so that a replicate warm-started at its own optimum (it may
+  // draw the original weights) still stops.
   evaluate(theta, values, grad);
   for (std::size_t j = 0; j < k_vectors; ++j) {
     gnorm[j] = std::sqrt(dot(grad.data() + j * p, grad.data() + j * p, p));
-    const double at_zero = std::sqrt(dot(trial_grad.data() + j * p, trial_grad.data() + j * p, p));
-    target[j] = settings.tolerance * std::max(at_zero, gnorm[j]);
+    target[j] = settings.tolerance * std::max(settings.gradient_scale, gnorm[j]);
     if (state[j] != State::running) continue;
     if (!std::isfinite(values[j]) || !std::isfinite(gnorm[j])) state[j] = State::stopped;
     else if (gnorm[j] <= target[j] || gnorm[j] == 0.0) state[j] = State::converged;
@@ -321,7 +324,7 @@ class BradleyTerryReplicateCheck {
         if (edge_of_row_from_b[k] != kNone) rows_[fill[edge_of_row_from_b[k]]++] = static_cast<std::uint32_t>(k);
         if (edge_of_row_from_a[k] != kNone) rows_[fill[edge_of_row_from_a[k]]++] = static_cast<std::uint32_t>(k);
       }
-      graph_.item_names = data.item_names;
+      names_ = &data.item_names;
     }
     if (check_home_) {
       for (std::size_t k = 0; k < data.size(); ++k) {
@@ -332,7 +335,8 @@ class BradleyTerryReplicateCheck {
     }
   }
 
-  bool estimable(std::uint64_t seed, std::uint64_t replicate) {
+  // scratch: the replicate's graph is built there (one per thread; the check is const).
+  bool estimable(std::uint64_t seed, std::uint64_t replicate, Comparisons& graph) const {
     const ReplicateWeights draw(seed, replicate);
     auto any_drawn = [&](const std::uint32_t* begin, const std::uint32_t* end) {
       for (const std::uint32_t* r = begin; r != end; ++r)
@@ -344,16 +348,17 @@ class BradleyTerryReplicateCheck {
       if (!any_drawn(home_lost_.data(), home_lost_.data() + home_lost_.size())) return false;
     }
     if (always_) return true;
-    graph_.a.clear();
-    graph_.b.clear();
-    graph_.outcome2.clear();
+    if (graph.item_names.size() != names_->size()) graph.item_names = *names_;
+    graph.a.clear();
+    graph.b.clear();
+    graph.outcome2.clear();
     for (std::size_t e = 0; e < edge_from_.size(); ++e) {
       if (!any_drawn(rows_.data() + offset_[e], rows_.data() + offset_[e + 1])) continue;
-      graph_.a.push_back(edge_to_[e]);  // the winner
-      graph_.b.push_back(edge_from_[e]);
-      graph_.outcome2.push_back(2);
+      graph.a.push_back(edge_to_[e]);  // the winner
+      graph.b.push_back(edge_from_[e]);
+      graph.outcome2.push_back(2);
     }
-    return diagnose_bradley_terry(graph_, options_).estimable;
+    return diagnose_bradley_terry(graph, options_).estimable;
   }
 
  private:
@@ -365,8 +370,22 @@ class BradleyTerryReplicateCheck {
   std::vector<std::uint64_t> offset_;
   std::vector<std::uint32_t> rows_;
   std::vector<std::uint32_t> home_won_, home_lost_;
-  Comparisons graph_;
+  const std::vector<std::string>* names_ = nullptr;
 };
+
+// Replicates first .. first + count - 1 that pass the check: in parallel, one scratch graph
+// per thread.
+void check_replicates(const BradleyTerryReplicateCheck& check, std::uint64_t seed, std::uint64_t first,
+                      std::size_t count, std::size_t rows, int threads, std::vector<ReplicateOutcome>& outcome) {
+  std::vector<Comparisons> scratch(static_cast<std::size_t>(threads));
+  const bool parallel = count > 1 && rows * count >= (std::size_t{1} << 16);  // else threads cost more
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (parallel)
+  for (std::ptrdiff_t jj = 0; jj < static_cast<std::ptrdiff_t>(count); ++jj) {
+    const auto j = static_cast<std::size_t>(jj);
+    if (!check.estimable(seed, first + j, scratch[static_cast<std::size_t>(omp_get_thread_num())]))
+      outcome[j] = ReplicateOutcome::not_estimable;
+  }
+}
 
 std::vector<double> replicate_weights(const std::vector<double>* weights, std::size_t n, std::uint64_t seed,
                                       std::uint64_t replicate) {
@@ -374,6 +393,41 @@ std::vector<double> replicate_weights(const std::vector<double>* weights, std::s
   std::vector<double> out(n);
   for (std::size_t r = 0; r < n; ++r) out[r] = draw(weights && !weights->empty() ? (*weights)[r] : 1.0, r);
   return out;
+}
+
+// |gradient at zero| of the objective on the data as loaded (penalty included): at theta = 0
+// every p is 1/2, so g = sum_k w_k (1/2 - y_k) x_k + penalty'(0), no transcendental needed.
+double gradient_norm_at_zero(const Comparisons& data, bool home, const DiagonalPenalty& penalty) {
+  const std::size_t n = data.n_items();
+  std::vector<double> g(n + (home ? 1 : 0), 0.0);
+  const bool flags = home && data.has_home_flags();
+  for (std::size_t k = 0; k < data.size(); ++k) {
+    const double r = data.w(k) * (0.5 - data.y(k));
+    g[data.a[k]] += r;
+    g[data.b[k]] -= r;
+    if (flags && data.at_home[k]) g[n] += r;
+  }
+  const std::vector<double> zero(g.size(), 0.0);
+  penalty.add_gradient(zero.data(), g.data());
+  return std::sqrt(dot(g.data(), g.data(), g.size()));
+}
+
+double gradient_norm_at_zero(const Rows& data, bool intercept, const DiagonalPenalty& penalty) {
+  const std::size_t o = intercept ? 1 : 0;
+  std::vector<double> g(data.n_features + o, 0.0);
+  for (std::size_t i = 0; i < data.n_rows; ++i) {
+    const double r = data.w(i) * (0.5 - data.label[i]);
+    if (o) g[0] += r;
+    if (!data.sparse) {
+      const double* x = data.dense.data() + i * data.n_features;
+      for (std::size_t j = 0; j < data.n_features; ++j) g[o + j] += r * x[j];
+    } else {
+      for (auto e = data.row_ptr[i]; e < data.row_ptr[i + 1]; ++e) g[o + data.col[e]] += r * data.val[e];
+    }
+  }
+  const std::vector<double> zero(g.size(), 0.0);
+  penalty.add_gradient(zero.data(), g.data());
+  return std::sqrt(dot(g.data(), g.data(), g.size()));
 }
 
 OptimizerSettings settings_of(const SolverOptions& solver) {
@@ -532,7 +586,9 @@ ReplicateFits fit_bradley_terry_replicates(const Comparisons& data, const Bradle
       std::vector<double> theta = start;
       const FirthResult r = firth_bradley_terry(data, options.home_advantage, w.data(), penalty, groups, theta.data(),
                                                 settings);
-      if (!r.failure.empty() || !check.estimable(seed, first + j)) fits.outcome[j] = ReplicateOutcome::not_estimable;
+      Comparisons scratch;
+      if (!r.failure.empty() || !check.estimable(seed, first + j, scratch))
+        fits.outcome[j] = ReplicateOutcome::not_estimable;
       else if (r.optimizer.status != OptimizerStatus::converged) fits.outcome[j] = ReplicateOutcome::not_converged;
       std::copy(theta.begin(), theta.end(), fits.theta.begin() + static_cast<std::ptrdiff_t>(j * p));
     }
@@ -554,6 +610,7 @@ ReplicateFits fit_bradley_terry_replicates(const Comparisons& data, const Bradle
   batch_settings.tolerance = options.solver.tolerance;
   batch_settings.max_iterations = options.solver.max_iterations;
   batch_settings.center_items = penalty.empty() ? n_items : 0;
+  batch_settings.gradient_scale = gradient_norm_at_zero(data, options.home_advantage, penalty);
   std::vector<double> theta;
   for (std::size_t done = 0; done < count; done += k_max) {
     const std::size_t k = std::min(k_max, count - done);
@@ -562,8 +619,7 @@ ReplicateFits fit_bradley_terry_replicates(const Comparisons& data, const Bradle
     batch.first = first + done;
     batch.count = k;
     std::vector<ReplicateOutcome> outcome(k, ReplicateOutcome::used);
-    for (std::size_t j = 0; j < k; ++j)
-      if (!check.estimable(seed, batch.first + j)) outcome[j] = ReplicateOutcome::not_estimable;
+    check_replicates(check, seed, batch.first, k, data.size(), resolve_threads(options.solver.threads), outcome);
     newton_replicates(objective, penalty, batch, start, batch_settings, theta, outcome);
     for (std::size_t j = 0; j < k; ++j) {
       fits.outcome[done + j] = outcome[j];
@@ -690,10 +746,13 @@ ReplicateFits fit_logistic_replicates(const Rows& data, const LogisticOptions& o
   BatchSettings batch_settings;
   batch_settings.tolerance = options.solver.tolerance;
   batch_settings.max_iterations = options.solver.max_iterations;
+  batch_settings.gradient_scale = gradient_norm_at_zero(data, options.intercept, penalty);
   std::vector<double> theta;
   LogisticOptions refit = options;
   refit.bootstrap = BootstrapOptions{};
   refit.solver.standard_errors = false;
+  refit.robust = RobustCovariance::none;
+  refit.keep_covariance = false;
   for (std::size_t done = 0; done < count; done += k_max) {
     const std::size_t k = std::min(k_max, count - done);
     ReplicateBatch batch;

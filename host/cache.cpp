@@ -22,7 +22,6 @@
 // name i is bytes [offset i, offset i+1)), 5 a (u32 x n), 6 b (u32 x n), 7 outcome 2y (u8 x
 // n), 8 weights (f64 x n), 9 home flags (u8 x n), 10 cluster ids (u32 x n).
 #include <fcntl.h>
-#include <omp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -69,7 +68,9 @@ bool little_endian() {
   return first == 1;
 }
 
-std::uint64_t round8(std::uint64_t n) { return (n + 7) / 8 * 8; }
+std::uint64_t round8(std::uint64_t n) {
+  return (n + 7) / 8 * 8;
+}
 
 template <typename T>
 void put(std::string& out, std::size_t offset, T value) {
@@ -101,7 +102,9 @@ SourceStamp stamp(const std::string& path) {
 
 // The column options as recorded in the cache, one key=value per line.
 std::string options_text(const ComparisonColumns& c) {
-  const char* format = c.format == ComparisonFormat::jsonl ? "jsonl" : c.format == ComparisonFormat::csv ? "csv" : "auto";
+  const char* format = c.format == ComparisonFormat::jsonl ? "jsonl"
+                       : c.format == ComparisonFormat::csv ? "csv"
+                                                           : "auto";
   std::string out;
   out += std::string("input-format=") + format + "\n";
   out += "winner=" + c.winner + "\nloser=" + c.loser + "\na=" + c.a + "\nb=" + c.b + "\noutcome=" + c.outcome;
@@ -136,7 +139,8 @@ std::string as_flags(const std::map<std::string, std::string>& options) {
     out += std::string(out.empty() ? "" : " ") + "--" + key + " " + it->second;
   }
   const auto home = options.find("home-advantage");
-  if (home != options.end() && home->second == "1") out += std::string(out.empty() ? "" : " ") + "--home-advantage";
+  if (home != options.end() && home->second == "1")
+    out += std::string(out.empty() ? "" : " ") + "--home-advantage";
   return out.empty() ? "the default columns" : out;
 }
 
@@ -203,13 +207,14 @@ bool is_comparison_cache(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) return false;
   char head[sizeof kMagic];
-  const bool magic = std::fread(head, 1, sizeof head, file) == sizeof head && std::memcmp(head, kMagic, sizeof head) == 0;
+  const bool magic =
+      std::fread(head, 1, sizeof head, file) == sizeof head && std::memcmp(head, kMagic, sizeof head) == 0;
   std::fclose(file);
   return magic;
 }
 
-void write_comparison_cache(const Comparisons& data, const std::string& source, const ComparisonColumns& columns,
-                            const std::string& path) {
+void write_comparison_cache(const Comparisons& data, const std::string& source,
+                            const ComparisonColumns& columns, const std::string& path) {
   if (!little_endian()) throw UsageError("the binary cache is written on little-endian machines only");
   const std::size_t n = data.size();
   const std::size_t m = data.n_items();
@@ -267,7 +272,8 @@ void write_comparison_cache(const Comparisons& data, const std::string& source, 
   std::vector<std::uint64_t> checksums(sections.size());
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::ptrdiff_t s = 0; s < static_cast<std::ptrdiff_t>(sections.size()); ++s)
-    checksums[static_cast<std::size_t>(s)] = xxh64(sections[static_cast<std::size_t>(s)].data, sections[static_cast<std::size_t>(s)].size);
+    checksums[static_cast<std::size_t>(s)] =
+        xxh64(sections[static_cast<std::size_t>(s)].data, sections[static_cast<std::size_t>(s)].size);
   std::uint64_t offset = round8(header_size);
   for (std::size_t s = 0; s < sections.size(); ++s) {
     const std::size_t entry = kFixedHeader + kSectionEntry * s;
@@ -284,7 +290,8 @@ void write_comparison_cache(const Comparisons& data, const std::string& source, 
   if (file == nullptr) throw InputError(path, 0, 0, std::string("cannot write: ") + std::strerror(errno));
   static const char zeros[8] = {};
   bool ok = std::fwrite(header.data(), 1, header.size(), file) == header.size();
-  ok = ok && std::fwrite(zeros, 1, round8(header_size) - header_size, file) == round8(header_size) - header_size;
+  ok = ok &&
+       std::fwrite(zeros, 1, round8(header_size) - header_size, file) == round8(header_size) - header_size;
   for (const auto& section : sections) {
     ok = ok && (section.size == 0 || std::fwrite(section.data, 1, section.size, file) == section.size);
     const std::size_t pad = round8(section.size) - section.size;
@@ -319,15 +326,18 @@ Comparisons load_comparison_cache(const std::string& path, const ComparisonColum
   const auto version = get<std::uint32_t>(p + 8);
   if (version != kVersion)
     throw InputError(path, 0, 0,
-                     "btfit cache of format version " + std::to_string(version) + ", and this btfit reads version " +
-                         std::to_string(kVersion) + "; write it again with this btfit's convert");
-  if (!little_endian()) throw InputError(path, 0, 0, "the binary cache is read on little-endian machines only");
+                     "btfit cache of format version " + std::to_string(version) +
+                         ", and this btfit reads version " + std::to_string(kVersion) +
+                         "; write it again with this btfit's convert");
+  if (!little_endian())
+    throw InputError(path, 0, 0, "the binary cache is read on little-endian machines only");
   const auto header_size = get<std::uint32_t>(p + 12);
   const auto n_sections = get<std::uint32_t>(p + 60);
   if (header_size != kFixedHeader + kSectionEntry * std::uint64_t{n_sections} + 8 || n_sections > 64)
     throw corrupt("bad header size");
   if (size < header_size) throw truncated(header_size);
-  if (xxh64(p, header_size - 8) != get<std::uint64_t>(p + header_size - 8)) throw corrupt("header checksum mismatch");
+  if (xxh64(p, header_size - 8) != get<std::uint64_t>(p + header_size - 8))
+    throw corrupt("header checksum mismatch");
   const auto n = get<std::uint64_t>(p + 16);
   const auto m = get<std::uint64_t>(p + 24);
   const auto n_clusters = get<std::uint64_t>(p + 32);
@@ -369,7 +379,8 @@ Comparisons load_comparison_cache(const std::string& path, const ComparisonColum
   auto text = [&](std::uint32_t kind) {
     const Entry& e = entries[kind];
     if (!e.present) return std::string();
-    if (xxh64(p + e.offset, e.size) != e.checksum) throw corrupt("section " + std::to_string(kind) + " checksum mismatch");
+    if (xxh64(p + e.offset, e.size) != e.checksum)
+      throw corrupt("section " + std::to_string(kind) + " checksum mismatch");
     return std::string(reinterpret_cast<const char*>(p + e.offset), e.size);
   };
 
@@ -394,8 +405,9 @@ Comparisons load_comparison_cache(const std::string& path, const ComparisonColum
       const auto a = asked.find(key);
       if ((r == recorded.end() ? std::string() : r->second) != a->second)
         throw InputError(path, 0, 0,
-                         "this btfit cache was converted with " + as_flags(recorded) + ", and this run asks for " +
-                             as_flags(asked) + "; convert the source again with these options");
+                         "this btfit cache was converted with " + as_flags(recorded) +
+                             ", and this run asks for " + as_flags(asked) +
+                             "; convert the source again with these options");
     }
   }
   if (columns.home_flags && !cache_home)
@@ -413,8 +425,11 @@ Comparisons load_comparison_cache(const std::string& path, const ComparisonColum
   std::vector<char> names(entries[kNames].size);
   std::vector<std::uint64_t> name_offsets(m + 1);
   std::vector<std::pair<std::uint32_t, void*>> copies = {
-      {kA, data.a.data()},       {kB, data.b.data()},         {kOutcome, data.outcome2.data()},
-      {kNames, names.data()},    {kNameOffsets, name_offsets.data()},
+      {kA, data.a.data()},
+      {kB, data.b.data()},
+      {kOutcome, data.outcome2.data()},
+      {kNames, names.data()},
+      {kNameOffsets, name_offsets.data()},
   };
   if (flags & kFlagWeights) copies.emplace_back(kWeight, data.weight.data());
   if (!data.at_home.empty()) copies.emplace_back(kHome, data.at_home.data());
@@ -449,8 +464,8 @@ Comparisons load_comparison_cache(const std::string& path, const ComparisonColum
 #pragma omp parallel for reduction(&& : in_range) schedule(static)
   for (std::ptrdiff_t k = 0; k < static_cast<std::ptrdiff_t>(n); ++k) {
     const auto j = static_cast<std::size_t>(k);
-    in_range = in_range && data.a[j] < m && data.b[j] < m && data.a[j] != data.b[j] && data.outcome2[j] <= 2 &&
-               (!keep_cluster || data.cluster[j] < n_clusters);
+    in_range = in_range && data.a[j] < m && data.b[j] < m && data.a[j] != data.b[j] &&
+               data.outcome2[j] <= 2 && (!keep_cluster || data.cluster[j] < n_clusters);
   }
   if (!in_range) throw corrupt("an item id or outcome out of range");
   return data;

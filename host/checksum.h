@@ -11,8 +11,7 @@ namespace btfit {
 
 class Xxh64 {
  public:
-  explicit Xxh64(std::uint64_t seed = 0)
-      : seed_(seed), v_{seed + kP1 + kP2, seed + kP2, seed, seed - kP1} {}
+  explicit Xxh64(std::uint64_t seed = 0) : seed_(seed), v_{seed + kP1 + kP2, seed + kP2, seed, seed - kP1} {}
 
   void update(const void* data, std::size_t n) {
     const auto* p = static_cast<const unsigned char*>(data);
@@ -84,7 +83,9 @@ class Xxh64 {
   static constexpr std::uint64_t kP5 = 2870177450012600261ULL;
 
   static std::uint64_t rotl(std::uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-  static std::uint64_t round(std::uint64_t acc, std::uint64_t input) { return rotl(acc + input * kP2, 31) * kP1; }
+  static std::uint64_t round(std::uint64_t acc, std::uint64_t input) {
+    return rotl(acc + input * kP2, 31) * kP1;
+  }
   static std::uint64_t load64(const unsigned char* p) {
     std::uint64_t v;
     std::memcpy(&v, p, 8);

@@ -16,8 +16,7 @@ namespace {
 constexpr std::size_t kBlockBytes = std::size_t{4} << 20;
 }
 
-InputError::InputError(std::string file, std::size_t line, std::size_t column,
-                       const std::string& message)
+InputError::InputError(std::string file, std::size_t line, std::size_t column, const std::string& message)
     : std::runtime_error(file + (line ? ":" + std::to_string(line) : std::string()) +
                          (column ? ":" + std::to_string(column) : std::string()) + ": " + message),
       file_(std::move(file)),
@@ -121,6 +120,7 @@ std::vector<std::string> CsvReader::read_header() {
   std::vector<std::string> header;
   header.reserve(fields.size());
   for (auto f : fields) header.emplace_back(trim(f));
+  records_ = 0;  // progress counts data records
   return header;
 }
 
@@ -145,7 +145,6 @@ bool CsvReader::next(std::vector<std::string_view>& fields) {
     const char* begin = buffer_.data() + pos_;
     const std::size_t length = content_end - pos_;
     if (std::memchr(begin, '"', length) != nullptr) {
-      quote_seen_ = true;
       std::size_t record_end = 0;
       if (!parse_quoted(fields, &record_end)) return false;
       consumed_ += record_end - pos_;
@@ -265,6 +264,7 @@ bool CsvReader::parse_quoted(std::vector<std::string_view>& fields, std::size_t*
         fill();
         if (end_ - pos_ > before || eof_) continue;  // retry with more input
       }
+      ended_inside_quotes_ = in_quotes;
       if (in_quotes)
         throw InputError(name_, next_line_, spans.size() + 1,
                          "unterminated quoted field (a quote opened here is never closed)");

@@ -55,8 +55,9 @@ class CsvReader {
   // Bytes of (uncompressed) input consumed by the records returned so far.
   std::size_t bytes_consumed() const { return consumed_; }
   const InputInfo& input() const { return info_; }
-  // Whether a record so far held a quote character (next() only).
-  bool quote_seen() const { return quote_seen_; }
+  // Whether the input ended inside a quoted field (next() then threw "unterminated"): for a
+  // reader of one range, the range may have cut a quoted field that holds a line break.
+  bool ended_inside_quotes() const { return ended_inside_quotes_; }
 
  private:
   bool fill();  // reads more input after compacting; false when nothing more was read
@@ -72,7 +73,7 @@ class CsvReader {
   std::uint64_t records_ = 0;
   std::uint64_t reported_records_ = 0;
   bool eof_ = false;
-  bool quote_seen_ = false;
+  bool ended_inside_quotes_ = false;
   char delimiter_ = ',';
   std::vector<char> buffer_;
   std::size_t pos_ = 0;

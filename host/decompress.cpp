@@ -104,7 +104,8 @@ class GzipSource : public ByteSource {
   GzipSource(std::unique_ptr<ByteSource> raw, std::string name)
       : raw_(std::move(raw)), name_(std::move(name)), input_(kCompressedBlockBytes) {
     std::memset(&stream_, 0, sizeof stream_);
-    if (inflateInit2(&stream_, 15 + 32) != Z_OK) throw InputError(name_, 0, 0, "cannot start gzip decompression");
+    if (inflateInit2(&stream_, 15 + 32) != Z_OK)
+      throw InputError(name_, 0, 0, "cannot start gzip decompression");
   }
   ~GzipSource() override { inflateEnd(&stream_); }
   std::uint64_t raw_bytes() const override { return raw_->raw_bytes(); }
@@ -124,7 +125,8 @@ class GzipSource : public ByteSource {
         }
       }
       if (stream_.avail_in == 0 && input_end_) {
-        if (in_member_) throw InputError(name_, 0, 0, "unexpected end of the gzip data (is the file truncated?)");
+        if (in_member_)
+          throw InputError(name_, 0, 0, "unexpected end of the gzip data (is the file truncated?)");
         done_ = true;
         break;
       }
@@ -135,7 +137,7 @@ class GzipSource : public ByteSource {
         inflateReset(&stream_);  // another member may follow
         continue;
       }
-      if (rc == Z_BUF_ERROR) continue;  // needs more input
+      if (rc == Z_BUF_ERROR && stream_.avail_in == 0) continue;  // needs more input
       if (rc != Z_OK)
         throw InputError(name_, 0, 0,
                          std::string("corrupt gzip data: ") + (stream_.msg ? stream_.msg : "inflate failed"));
@@ -158,7 +160,10 @@ class GzipSource : public ByteSource {
 class ZstdSource : public ByteSource {
  public:
   ZstdSource(std::unique_ptr<ByteSource> raw, std::string name)
-      : raw_(std::move(raw)), name_(std::move(name)), input_(ZSTD_DStreamInSize()), context_(ZSTD_createDCtx()) {
+      : raw_(std::move(raw)),
+        name_(std::move(name)),
+        input_(ZSTD_DStreamInSize()),
+        context_(ZSTD_createDCtx()) {
     if (context_ == nullptr) throw InputError(name_, 0, 0, "cannot start zstd decompression");
   }
   ~ZstdSource() override { ZSTD_freeDCtx(context_); }
@@ -173,7 +178,8 @@ class ZstdSource : public ByteSource {
         in_ = ZSTD_inBuffer{input_.data(), got, 0};
       }
       if (in_.pos == in_.size && input_end_) {
-        if (pending_ != 0) throw InputError(name_, 0, 0, "unexpected end of the zstd data (is the file truncated?)");
+        if (pending_ != 0)
+          throw InputError(name_, 0, 0, "unexpected end of the zstd data (is the file truncated?)");
         break;
       }
       pending_ = ZSTD_decompressStream(context_, &output, &in_);
@@ -198,7 +204,8 @@ class ZstdSource : public ByteSource {
 // decompression and parsing overlap. Errors surface in read(), in order.
 class PrefetchSource : public ByteSource {
  public:
-  explicit PrefetchSource(std::unique_ptr<ByteSource> inner) : inner_(std::move(inner)), blocks_(kPrefetchBlocks) {
+  explicit PrefetchSource(std::unique_ptr<ByteSource> inner)
+      : inner_(std::move(inner)), blocks_(kPrefetchBlocks) {
     for (auto& b : blocks_) b.data.resize(kPrefetchBlockBytes);
     worker_ = std::thread([this] { produce(); });
   }
@@ -258,7 +265,8 @@ class PrefetchSource : public ByteSource {
       block.pos = 0;
       try {
         while (block.size < block.data.size()) {
-          const std::size_t got = inner_->read(block.data.data() + block.size, block.data.size() - block.size);
+          const std::size_t got =
+              inner_->read(block.data.data() + block.size, block.data.size() - block.size);
           if (got == 0) {
             block.last = true;
             break;
@@ -291,15 +299,19 @@ class PrefetchSource : public ByteSource {
 
 Compression compression_from_magic(const unsigned char* bytes, std::size_t n) {
   if (n >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return Compression::gzip;
-  if (n >= 4 && bytes[0] == 0x28 && bytes[1] == 0xb5 && bytes[2] == 0x2f && bytes[3] == 0xfd) return Compression::zstd;
+  if (n >= 4 && bytes[0] == 0x28 && bytes[1] == 0xb5 && bytes[2] == 0x2f && bytes[3] == 0xfd)
+    return Compression::zstd;
   return Compression::none;
 }
 
 const char* to_string(Compression compression) {
   switch (compression) {
-    case Compression::gzip: return "gzip";
-    case Compression::zstd: return "zstd";
-    case Compression::none: break;
+    case Compression::gzip:
+      return "gzip";
+    case Compression::zstd:
+      return "zstd";
+    case Compression::none:
+      break;
   }
   return "none";
 }
@@ -318,7 +330,8 @@ bool built_with_compression(Compression compression) {
 #else
       return false;
 #endif
-    case Compression::none: break;
+    case Compression::none:
+      break;
   }
   return true;
 }
@@ -335,7 +348,8 @@ std::unique_ptr<ByteSource> open_input(const std::string& path, const std::strin
   bool owned = false;
   if (path != "-") {
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw InputError(name, 0, 0, "is a directory, not a file");
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      throw InputError(name, 0, 0, "is a directory, not a file");
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw InputError(name, 0, 0, std::string("cannot open: ") + std::strerror(errno));
     owned = true;
@@ -363,15 +377,18 @@ std::unique_ptr<ByteSource> open_input(const std::string& path, const std::strin
   if (!built_with_compression(found.compression)) {
     if (owned) ::close(fd);
     throw InputError(name, 0, 0,
-                     std::string("is ") + to_string(found.compression) + "-compressed, and this btfit was built without " +
-                         to_string(found.compression) + " support (decompress it first, or build with " +
+                     std::string("is ") + to_string(found.compression) +
+                         "-compressed, and this btfit was built without " + to_string(found.compression) +
+                         " support (decompress it first, or build with " +
                          (found.compression == Compression::gzip ? "zlib" : "libzstd") + ")");
   }
   found.size_hint = found.compression == Compression::none ? found.file_size : 0;
   auto raw = std::make_unique<FdSource>(fd, owned, name, std::move(head));
   std::unique_ptr<ByteSource> source;
   switch (found.compression) {
-    case Compression::none: source = std::move(raw); break;
+    case Compression::none:
+      source = std::move(raw);
+      break;
 #if defined(BTFIT_WITH_ZLIB)
     case Compression::gzip:
       source = std::make_unique<PrefetchSource>(std::make_unique<GzipSource>(std::move(raw), name));
@@ -382,13 +399,15 @@ std::unique_ptr<ByteSource> open_input(const std::string& path, const std::strin
       source = std::make_unique<PrefetchSource>(std::make_unique<ZstdSource>(std::move(raw), name));
       break;
 #endif
-    default: break;
+    default:
+      break;
   }
   if (info != nullptr) *info = found;
   return source;
 }
 
-std::unique_ptr<ByteSource> open_file_range(int fd, const std::string& name, std::uint64_t begin, std::uint64_t end) {
+std::unique_ptr<ByteSource> open_file_range(int fd, const std::string& name, std::uint64_t begin,
+                                            std::uint64_t end) {
   return std::make_unique<RangeSource>(fd, name, begin, end);
 }
 

@@ -42,9 +42,9 @@ class ByteSource {
 // What open_input found.
 struct InputInfo {
   Compression compression = Compression::none;
-  bool regular_file = false;     // a regular file (can be split into ranges), not a pipe
-  std::uint64_t file_size = 0;   // bytes on disk; 0 when unknown (standard input, a pipe)
-  std::uint64_t size_hint = 0;   // bytes the reader will see; 0 when unknown (compressed)
+  bool regular_file = false;    // a regular file (can be split into ranges), not a pipe
+  std::uint64_t file_size = 0;  // bytes on disk; 0 when unknown (standard input, a pipe)
+  std::uint64_t size_hint = 0;  // bytes the reader will see; 0 when unknown (compressed)
 };
 
 // Opens `path` ("-": standard input), recognizes compression from the first bytes and

@@ -69,7 +69,9 @@ FirthResult minimize_firth(const Evaluate& evaluate, const DiagonalPenalty& pena
       *g = ev.gradient + pen_grad;
     }
   };
+  // Each evaluation reads the data twice (information, then hat values and gradient).
   Evaluation ev = evaluate(theta, true);
+  opt.passes += 2;
   if (!ev.ok) {
     result.failure = "the Fisher information is singular at the start";
     opt.status = OptimizerStatus::numeric_error;
@@ -112,6 +114,7 @@ FirthResult minimize_firth(const Evaluate& evaluate, const DiagonalPenalty& pena
       for (int halving = 0; halving < 50; ++halving, alpha *= 0.5) {
         theta_trial = theta + alpha * direction;
         trial = evaluate(theta_trial, true);
+        opt.passes += 2;
         if (!trial.ok) continue;
         penalized(theta_trial, trial, &f_trial, &g_trial);
         if (!std::isfinite(f_trial) || !g_trial.allFinite()) continue;

@@ -99,7 +99,7 @@ bool should_aggregate(const Comparisons& data, const BradleyTerryOptions& option
     *fraction = keys / static_cast<double>(rows);  // an upper bound
     return true;
   }
-  *fraction = estimate_distinct_fraction(data, options.home_advantage, options.solver.threads);
+  *fraction = estimate_distinct_fraction(data, options.home_advantage, options.solver.threads, kAggregateMaxFraction);
   return *fraction <= kAggregateMaxFraction;
 }
 

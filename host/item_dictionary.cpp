@@ -51,13 +51,17 @@ void ItemDictionary::reserve(std::size_t n) {
   names_.reserve(n);
 }
 
-std::uint64_t ItemDictionary::hash(std::string_view name) { return hash_name(name); }
+std::uint64_t ItemDictionary::hash(std::string_view name) {
+  return hash_name(name);
+}
 
 void ItemDictionary::prefetch(std::uint64_t hash) const {
   if (!slots_.empty()) __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);
 }
 
-std::uint32_t ItemDictionary::intern(std::string_view name) { return intern(name, hash_name(name)); }
+std::uint32_t ItemDictionary::intern(std::string_view name) {
+  return intern(name, hash_name(name));
+}
 
 std::uint32_t ItemDictionary::intern(std::string_view name, std::uint64_t h) {
   if (4 * (names_.size() + 1) > 3 * slots_.size()) rehash(slots_.empty() ? 64 : 2 * slots_.size());

@@ -10,6 +10,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "btfit/error.h"
 #include "csv.h"
@@ -28,13 +31,20 @@ enum class JsonKind { missing, string, number, boolean, null, object, array };
 
 const char* kind_name(JsonKind kind) {
   switch (kind) {
-    case JsonKind::string: return "a string";
-    case JsonKind::number: return "a number";
-    case JsonKind::boolean: return "a boolean";
-    case JsonKind::null: return "null";
-    case JsonKind::object: return "an object";
-    case JsonKind::array: return "an array";
-    case JsonKind::missing: break;
+    case JsonKind::string:
+      return "a string";
+    case JsonKind::number:
+      return "a number";
+    case JsonKind::boolean:
+      return "a boolean";
+    case JsonKind::null:
+      return "null";
+    case JsonKind::object:
+      return "an object";
+    case JsonKind::array:
+      return "an array";
+    case JsonKind::missing:
+      break;
   }
   return "nothing";
 }
@@ -48,7 +58,9 @@ struct JsonValue {
   std::string decoded;     // storage when the string had escapes
 };
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
 
 void append_utf8(std::string& out, std::uint32_t code) {
   if (code < 0x80) {
@@ -70,9 +82,16 @@ void append_utf8(std::string& out, std::uint32_t code) {
 
 // Parses one line: a JSON object whose members named in `keys` are stored in `values` (the
 // last one wins when a key repeats, as in Python's json). Throws InputError.
+// Buffers for strings with escapes that are not kept, reused from line to line.
+struct JsonScratch {
+  std::string key;
+  std::string skipped;
+};
+
 class JsonLine {
  public:
-  JsonLine(const CsvReader& reader, std::string_view line) : reader_(reader), line_(line) {}
+  JsonLine(const CsvReader& reader, std::string_view line, JsonScratch& scratch)
+      : reader_(reader), line_(line), scratch_(scratch) {}
 
   // Returns false for a blank line.
   bool parse(const std::vector<std::string>& keys, std::vector<JsonValue>& values) {
@@ -81,8 +100,9 @@ class JsonLine {
     if (pos_ == line_.size()) return false;
     if (line_[pos_] != '{') {
       if (line_[pos_] == '[')
-        fail("expected a JSON object per line (JSON lines); this line holds an array (a JSON array file can be "
-             "turned into JSON lines with: jq -c '.[]' FILE)");
+        fail(
+            "expected a JSON object per line (JSON lines); this line holds an array "
+            "(a JSON array file can be turned into JSON lines with: jq -c '.[]' FILE)");
       fail("expected a JSON object ('{')");
     }
     object_column_ = pos_ + 1;
@@ -93,7 +113,7 @@ class JsonLine {
     } else {
       while (true) {
         if (peek() != '"') fail("expected a key (a string in double quotes)");
-        std::string_view key = read_string(key_scratch_);
+        std::string_view key = read_string(scratch_.key);
         skip_space();
         if (peek() != ':') fail("expected ':' after the key");
         ++pos_;
@@ -137,7 +157,8 @@ class JsonLine {
   char peek() const { return pos_ < line_.size() ? line_[pos_] : '\0'; }
 
   void skip_space() {
-    while (pos_ < line_.size() && (line_[pos_] == ' ' || line_[pos_] == '\t' || line_[pos_] == '\r' || line_[pos_] == '\n'))
+    while (pos_ < line_.size() &&
+           (line_[pos_] == ' ' || line_[pos_] == '\t' || line_[pos_] == '\r' || line_[pos_] == '\n'))
       ++pos_;
   }
 
@@ -147,10 +168,16 @@ class JsonLine {
     for (int k = 0; k < 4; ++k) {
       const char c = line_[pos_++];
       value <<= 4;
-      if (c >= '0' && c <= '9') value |= static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') value |= static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') value |= static_cast<unsigned>(c - 'A' + 10);
-      else { --pos_; fail("\\u must be followed by four hex digits"); }
+      if (c >= '0' && c <= '9')
+        value |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        value |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        value |= static_cast<unsigned>(c - 'A' + 10);
+      else {
+        --pos_;
+        fail("\\u must be followed by four hex digits");
+      }
     }
     return value;
   }
@@ -161,7 +188,25 @@ class JsonLine {
     const std::size_t open = pos_;
     ++pos_;
     const std::size_t start = pos_;
-    // Fast path: no escapes.
+    // Fast path: no escapes. Skip 16 plain bytes at a time (none of '"', '\\' or a control
+    // character), then look at the byte that stopped it.
+#if defined(__SSE2__)
+    {
+      const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), below = _mm_set1_epi8(0x1f);
+      while (pos_ + 16 <= line_.size()) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(line_.data() + pos_));
+        const __m128i special =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)),
+                         _mm_cmpeq_epi8(_mm_min_epu8(bytes, below), bytes));
+        const int mask = _mm_movemask_epi8(special);
+        if (mask != 0) {
+          pos_ += static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+          break;
+        }
+        pos_ += 16;
+      }
+    }
+#endif
     while (pos_ < line_.size()) {
       const auto c = static_cast<unsigned char>(line_[pos_]);
       if (c == '"') {
@@ -190,14 +235,30 @@ class JsonLine {
       if (pos_ >= line_.size()) break;
       const char e = line_[pos_++];
       switch (e) {
-        case '"': scratch += '"'; break;
-        case '\\': scratch += '\\'; break;
-        case '/': scratch += '/'; break;
-        case 'b': scratch += '\b'; break;
-        case 'f': scratch += '\f'; break;
-        case 'n': scratch += '\n'; break;
-        case 'r': scratch += '\r'; break;
-        case 't': scratch += '\t'; break;
+        case '"':
+          scratch += '"';
+          break;
+        case '\\':
+          scratch += '\\';
+          break;
+        case '/':
+          scratch += '/';
+          break;
+        case 'b':
+          scratch += '\b';
+          break;
+        case 'f':
+          scratch += '\f';
+          break;
+        case 'n':
+          scratch += '\n';
+          break;
+        case 'r':
+          scratch += '\r';
+          break;
+        case 't':
+          scratch += '\t';
+          break;
         case 'u': {
           std::uint32_t code = hex4();
           if (code >= 0xD800 && code < 0xDC00 && pos_ + 1 < line_.size() && line_[pos_] == '\\' &&
@@ -282,7 +343,7 @@ class JsonLine {
     if (depth > kMaxDepth) fail("nested too deeply");
     const char c = peek();
     if (c == '"') {
-      read_string(skip_scratch_);
+      read_string(scratch_.skipped);
       return;
     }
     if (c == '{' || c == '[') {
@@ -296,7 +357,7 @@ class JsonLine {
       while (true) {
         if (c == '{') {
           if (peek() != '"') fail("expected a key (a string in double quotes)");
-          read_string(skip_scratch_);
+          read_string(scratch_.skipped);
           skip_space();
           if (peek() != ':') fail("expected ':' after the key");
           ++pos_;
@@ -324,8 +385,7 @@ class JsonLine {
   std::string_view line_;
   std::size_t pos_ = 0;
   std::size_t object_column_ = 1;
-  std::string key_scratch_;
-  std::string skip_scratch_;
+  JsonScratch& scratch_;
 };
 
 // The keys of a comparison record.
@@ -364,7 +424,9 @@ JsonLayout json_layout(const ComparisonColumns& columns) {
   return layout;
 }
 
-std::string key_label(const JsonLayout& layout, int slot) { return "key " + quoted(layout.keys[slot]); }
+std::string key_label(const JsonLayout& layout, int slot) {
+  return "key " + quoted(layout.keys[slot]);
+}
 
 // An item name or cluster label: a string, or a number's text.
 std::string_view name_of(JsonLine& parser, const JsonLayout& layout, int slot, const JsonValue& v) {
@@ -383,6 +445,7 @@ double number_of(const JsonValue& v, bool* ok) {
 void read_jsonl_records(CsvReader& reader, const JsonLayout& layout, bool at_file_start, ItemDictionary& dict,
                         ItemDictionary& clusters, Comparisons& data) {
   std::vector<JsonValue> values(JsonLayout::kSlots);
+  JsonScratch scratch;
   std::string_view line;
   bool first = at_file_start;
   bool reserved = false;
@@ -390,14 +453,14 @@ void read_jsonl_records(CsvReader& reader, const JsonLayout& layout, bool at_fil
   while (reader.next_line(line)) {
     if (first && line.size() >= 3 && std::memcmp(line.data(), "\xEF\xBB\xBF", 3) == 0) line.remove_prefix(3);
     first = false;
-    JsonLine parser(reader, line);
+    JsonLine parser(reader, line, scratch);
     if (!parser.parse(layout.keys, values)) continue;
-    for (int slot : {JsonLayout::kA, JsonLayout::kB, JsonLayout::kOutcome, JsonLayout::kCount, JsonLayout::kNeutral,
-                     JsonLayout::kCluster}) {
+    for (int slot : {JsonLayout::kA, JsonLayout::kB, JsonLayout::kOutcome, JsonLayout::kCount,
+                     JsonLayout::kNeutral, JsonLayout::kCluster}) {
       if (layout.keys[slot].empty() || values[slot].kind != JsonKind::missing) continue;
       if (slot == JsonLayout::kOutcome && !layout.ab_layout) continue;
-      parser.fail_at(parser.object_column(),
-                     "no key " + quoted(layout.keys[slot]) + " (from " + layout.options[slot] + ") in this object");
+      parser.fail_at(parser.object_column(), "no key " + quoted(layout.keys[slot]) + " (from " +
+                                                 layout.options[slot] + ") in this object");
     }
     const std::string_view name_a = name_of(parser, layout, JsonLayout::kA, values[JsonLayout::kA]);
     const std::string_view name_b = name_of(parser, layout, JsonLayout::kB, values[JsonLayout::kB]);
@@ -414,19 +477,24 @@ void read_jsonl_records(CsvReader& reader, const JsonLayout& layout, bool at_fil
       if (v.kind == JsonKind::string) {
         const std::string_view t = v.text;
         ok = true;
-        if (t == "a" || t == "model_a") y = 1.0;
-        else if (t == "b" || t == "model_b") y = 0.0;
-        else if (t == "tie" || t == "tie (bothbad)") y = 0.5;
-        else ok = parse_double(t, &y) && (y == 0.0 || y == 0.5 || y == 1.0);
+        if (t == "a" || t == "model_a")
+          y = 1.0;
+        else if (t == "b" || t == "model_b")
+          y = 0.0;
+        else if (t == "tie" || t == "tie (bothbad)")
+          y = 0.5;
+        else
+          ok = parse_double(t, &y) && (y == 0.0 || y == 0.5 || y == 1.0);
       } else if (v.kind == JsonKind::number) {
         ok = parse_double(v.text, &y) && (y == 0.0 || y == 0.5 || y == 1.0);
       }
       if (!ok)
-        parser.fail_at(v.column, key_label(layout, JsonLayout::kOutcome) + ": outcome " +
-                                     (v.kind == JsonKind::string ? quoted(v.text)
-                                      : v.kind == JsonKind::number ? std::string(v.text)
-                                                                   : std::string(kind_name(v.kind))) +
-                                     " is not one of 1, 0, 0.5, a, b, model_a, model_b, tie, \"tie (bothbad)\"");
+        parser.fail_at(v.column,
+                       key_label(layout, JsonLayout::kOutcome) + ": outcome " +
+                           (v.kind == JsonKind::string   ? quoted(v.text)
+                            : v.kind == JsonKind::number ? std::string(v.text)
+                                                         : std::string(kind_name(v.kind))) +
+                           " is not one of 1, 0, 0.5, a, b, model_a, model_b, tie, \"tie (bothbad)\"");
     }
     double w = 1.0;
     if (!layout.keys[JsonLayout::kCount].empty()) {
@@ -435,9 +503,10 @@ void read_jsonl_records(CsvReader& reader, const JsonLayout& layout, bool at_fil
       w = number_of(v, &ok);
       const std::string label = key_label(layout, JsonLayout::kCount);
       if (!ok)
-        parser.fail_at(v.column, label + ": count " +
-                                     (v.kind == JsonKind::string ? quoted(v.text) : std::string(kind_name(v.kind))) +
-                                     " is not a number");
+        parser.fail_at(v.column,
+                       label + ": count " +
+                           (v.kind == JsonKind::string ? quoted(v.text) : std::string(kind_name(v.kind))) +
+                           " is not a number");
       if (std::isnan(w)) parser.fail_at(v.column, label + ": count is NaN");
       if (!std::isfinite(w)) parser.fail_at(v.column, label + ": count " + quoted(v.text) + " is not finite");
       if (w < 0.0) parser.fail_at(v.column, label + ": negative count " + std::string(v.text));
@@ -446,12 +515,15 @@ void read_jsonl_records(CsvReader& reader, const JsonLayout& layout, bool at_fil
     if (!layout.keys[JsonLayout::kNeutral].empty()) {
       const JsonValue& v = values[JsonLayout::kNeutral];
       const std::string_view t = v.text;
-      if ((v.kind == JsonKind::boolean && v.boolean) || ((v.kind == JsonKind::number || v.kind == JsonKind::string) &&
-                                                         (t == "1" || t == "true" || t == "TRUE")))
+      if ((v.kind == JsonKind::boolean && v.boolean) ||
+          ((v.kind == JsonKind::number || v.kind == JsonKind::string) &&
+           (t == "1" || t == "true" || t == "TRUE")))
         at_home = false;
       else if (!((v.kind == JsonKind::boolean) ||
-                 ((v.kind == JsonKind::number || v.kind == JsonKind::string) && (t == "0" || t == "false" || t == "FALSE"))))
-        parser.fail_at(v.column, key_label(layout, JsonLayout::kNeutral) + ": neutral flag is not true, false, 1 or 0");
+                 ((v.kind == JsonKind::number || v.kind == JsonKind::string) &&
+                  (t == "0" || t == "false" || t == "FALSE"))))
+        parser.fail_at(v.column,
+                       key_label(layout, JsonLayout::kNeutral) + ": neutral flag is not true, false, 1 or 0");
     }
     if (w == 0.0) continue;  // zero-weight rows are kept out of everything
     if (!reserved) {
@@ -498,10 +570,12 @@ Comparisons load_comparisons_jsonl(const std::string& path, const ComparisonColu
   const std::size_t n_chunks = plan_chunks(reader, columns.load);
   if (n_chunks > 1) {
     std::vector<ComparisonChunk> chunks(n_chunks);
-    parse_chunks(reader, path, n_chunks, columns.load, false, &progress, [&](CsvReader& chunk_reader, std::size_t c) {
-      chunks[c] = ComparisonChunk();
-      read_jsonl_records(chunk_reader, layout, c == 0, chunks[c].items, chunks[c].clusters, chunks[c].data);
-    });
+    parse_chunks(reader, path, n_chunks, columns.load, false, &progress,
+                 [&](CsvReader& chunk_reader, std::size_t c) {
+                   chunks[c] = ComparisonChunk();
+                   read_jsonl_records(chunk_reader, layout, c == 0, chunks[c].items, chunks[c].clusters,
+                                      chunks[c].data);
+                 });
     data = merge_comparison_chunks(chunks, load_threads(columns.load));
   } else {
     ItemDictionary dict;

@@ -49,6 +49,7 @@ constexpr double kMaxStep = 20.0;
 // extrapolated point that makes the iteration drop them and restart.
 constexpr std::size_t kAndersonDepth = 3;
 constexpr double kRestartGrowth = 4.0;
+constexpr std::size_t kRowsPerThread = 100000;
 // Iterations over which the convergence rate is measured for settings.newman_pass_budget.
 constexpr std::size_t kRateWindow = 5;
 
@@ -160,8 +161,12 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
   const std::size_t n_items = data.n_items();
   const std::size_t p = n_items + (home_advantage ? 1 : 0);
   if (penalty.l2.size() != p) throw UsageError("Newman's iteration: the penalty has the wrong number of parameters");
-  const int threads = resolve_threads(threads_in);
   const std::size_t n = data.size();
+  // One thread per kRowsPerThread rows at most: below that a parallel region costs more than
+  // it saves (and on a busy machine a barrier can wait a whole time slice).
+  const int threads = static_cast<int>(
+      std::max<std::size_t>(1, std::min<std::size_t>(static_cast<std::size_t>(resolve_threads(threads_in)),
+                                                     n / kRowsPerThread)));
   const std::uint32_t* a = data.a.data();
   const std::uint32_t* b = data.b.data();
   const std::uint8_t* y2 = data.outcome2.data();

@@ -20,10 +20,13 @@ namespace {
 
 // Below this many bytes per chunk, threads cost more than they save.
 constexpr std::uint64_t kMinAutoChunkBytes = std::uint64_t{16} << 20;
+// Each chunk has a dictionary of its own: a tiny chunk_bytes on a large file is capped here.
+constexpr std::uint64_t kMaxChunks = std::uint64_t{1} << 16;
 
 class FileDescriptor {
  public:
-  FileDescriptor(const std::string& path, const std::string& name) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+  FileDescriptor(const std::string& path, const std::string& name)
+      : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
     if (fd_ < 0) throw InputError(name, 0, 0, std::string("cannot open: ") + std::strerror(errno));
   }
   ~FileDescriptor() { ::close(fd_); }
@@ -61,7 +64,8 @@ std::vector<std::uint64_t> exact_boundaries(int fd, const std::string& name, std
   std::vector<std::uint64_t> out;
   if (size == 0) return out;
   void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  if (mapped == MAP_FAILED) throw InputError(name, 0, 0, std::string("cannot map the file: ") + std::strerror(errno));
+  if (mapped == MAP_FAILED)
+    throw InputError(name, 0, 0, std::string("cannot map the file: ") + std::strerror(errno));
   ::madvise(mapped, size, MADV_SEQUENTIAL);
   const char* text = static_cast<const char*>(mapped);
   auto find = [&](char c, std::uint64_t from, std::uint64_t to) -> std::uint64_t {
@@ -70,8 +74,17 @@ std::vector<std::uint64_t> exact_boundaries(int fd, const std::string& name, std
     return hit ? static_cast<std::uint64_t>(static_cast<const char*>(hit) - text) : to;
   };
   std::uint64_t pos = data_start;
-  std::uint64_t released = 0;  // pages before this were handed back
   bool in_quotes = false;
+  // Hands back the pages behind the scan, so that the pass does not hold the file in memory.
+  const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  std::uint64_t released = 0;
+  auto release_behind = [&] {
+    const std::uint64_t behind = (std::min(pos, size) / page) * page;
+    if (behind > released + (std::uint64_t{64} << 20)) {
+      ::madvise(static_cast<char*>(mapped) + released, behind - released, MADV_DONTNEED);
+      released = behind;
+    }
+  };
   // Handles the quote at q (outside quotes): opens a quoted field at a field start.
   auto outside_quote = [&](std::uint64_t q) {
     in_quotes = q == data_start || text[q - 1] == delimiter || text[q - 1] == '\n';
@@ -81,6 +94,7 @@ std::vector<std::uint64_t> exact_boundaries(int fd, const std::string& name, std
     const std::uint64_t from = std::max(target > 0 ? target - 1 : 0, data_start);
     std::uint64_t boundary = size;
     while (pos < size) {
+      release_behind();
       if (in_quotes) {
         const std::uint64_t q = find('"', pos, size);
         if (q == size) {
@@ -115,20 +129,13 @@ std::vector<std::uint64_t> exact_boundaries(int fd, const std::string& name, std
       break;
     }
     out.push_back(std::max(boundary, out.empty() ? data_start : out.back()));
-    // Hand back the pages behind us, so that the pass does not hold the file in memory.
-    const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-    const std::uint64_t behind = (std::min(pos, size) / page) * page;
-    if (behind > released + (std::uint64_t{64} << 20)) {
-      ::madvise(static_cast<char*>(mapped) + released, behind - released, MADV_DONTNEED);
-      released = behind;
-    }
   }
   ::munmap(mapped, size);
   return out;
 }
 
 struct ChunkOutcome {
-  bool quote_seen = false;
+  bool ended_inside_quotes = false;
   std::size_t lines = 0;  // physical lines in the chunk (line breaks), when parsed through
   std::optional<InputError> input_error;
   std::exception_ptr other_error;
@@ -143,15 +150,20 @@ int load_threads(const LoadOptions& options) {
 std::size_t plan_chunks(const CsvReader& reader, const LoadOptions& options) {
   const InputInfo& input = reader.input();
   if (!input.regular_file || input.compression != Compression::none || options.threads == 1) return 1;
-  const std::uint64_t data_bytes = input.file_size - std::min<std::uint64_t>(input.file_size, reader.bytes_consumed());
+  const std::uint64_t data_bytes =
+      input.file_size - std::min<std::uint64_t>(input.file_size, reader.bytes_consumed());
   if (data_bytes == 0) return 1;
-  if (options.chunk_bytes > 0) return static_cast<std::size_t>((data_bytes + options.chunk_bytes - 1) / options.chunk_bytes);
+  if (options.chunk_bytes > 0)
+    return static_cast<std::size_t>(
+        std::min<std::uint64_t>(kMaxChunks, (data_bytes + options.chunk_bytes - 1) / options.chunk_bytes));
   const auto threads = static_cast<std::uint64_t>(load_threads(options));
-  return static_cast<std::size_t>(std::max<std::uint64_t>(1, std::min(threads, data_bytes / kMinAutoChunkBytes)));
+  return static_cast<std::size_t>(
+      std::max<std::uint64_t>(1, std::min(threads, data_bytes / kMinAutoChunkBytes)));
 }
 
-void parse_chunks(const CsvReader& reader, const std::string& path, std::size_t n_chunks, const LoadOptions& options,
-                  bool quoted, LoadProgress* progress, const std::function<void(CsvReader&, std::size_t)>& parse) {
+void parse_chunks(const CsvReader& reader, const std::string& path, std::size_t n_chunks,
+                  const LoadOptions& options, bool quoted, LoadProgress* progress,
+                  const std::function<void(CsvReader&, std::size_t)>& parse) {
   const std::string& name = reader.name();
   const FileDescriptor file(path, name);
   const std::uint64_t size = reader.input().file_size;
@@ -167,7 +179,9 @@ void parse_chunks(const CsvReader& reader, const std::string& path, std::size_t 
   bounds[0] = data_start;
   bounds[n_chunks] = size;
   for (std::size_t c = 1; c < n_chunks; ++c)
-    bounds[c] = std::max(bounds[c - 1], after_next_line_break(file.get(), name, std::max(nominal[c - 1], data_start + 1) - 1, size));
+    bounds[c] =
+        std::max(bounds[c - 1],
+                 after_next_line_break(file.get(), name, std::max(nominal[c - 1], data_start + 1) - 1, size));
 
   std::vector<ChunkOutcome> outcomes(n_chunks);
   auto run = [&](const std::vector<std::size_t>& which) {
@@ -184,7 +198,7 @@ void parse_chunks(const CsvReader& reader, const std::string& path, std::size_t 
         } catch (const InputError& e) {
           outcome.input_error = e;
         }
-        outcome.quote_seen = chunk_reader.quote_seen();
+        outcome.ended_inside_quotes = chunk_reader.ended_inside_quotes();
       } catch (...) {
         outcome.other_error = std::current_exception();
       }
@@ -195,7 +209,14 @@ void parse_chunks(const CsvReader& reader, const std::string& path, std::size_t 
   for (std::size_t c = 0; c < n_chunks; ++c) all[c] = c;
   run(all);
 
-  if (quoted && std::any_of(outcomes.begin(), outcomes.end(), [](const ChunkOutcome& o) { return o.quote_seen; })) {
+  // The guessed boundaries hold up to the first chunk with an error: a chunk that parsed to its
+  // end without one ended on a record boundary (a quoted field open at its end would have been
+  // an error), so the next one started on one. Only when the first error is a quoted field cut
+  // by the end of its chunk can a guess have been wrong.
+  const auto first_error = std::find_if(outcomes.begin(), outcomes.end(), [](const ChunkOutcome& o) {
+    return o.input_error.has_value() || o.other_error != nullptr;
+  });
+  if (quoted && first_error != outcomes.end() && first_error->ended_inside_quotes) {
     const auto exact = exact_boundaries(file.get(), name, data_start, size, reader.delimiter(), nominal);
     std::vector<std::uint64_t> corrected(n_chunks + 1);
     corrected[0] = data_start;
@@ -289,7 +310,8 @@ Comparisons merge_comparison_chunks(std::vector<ComparisonChunk>& chunks, int th
     append(out.outcome2, part.outcome2);
     append(out.weight, part.weight);
     append(out.at_home, part.at_home);
-    if (!part.cluster.empty()) append_renumbered(out.cluster, part.cluster, fold(clusters, chunks[c].clusters), threads);
+    if (!part.cluster.empty())
+      append_renumbered(out.cluster, part.cluster, fold(clusters, chunks[c].clusters), threads);
     chunks[c].items = ItemDictionary();
     chunks[c].clusters = ItemDictionary();
   }
@@ -338,7 +360,8 @@ Rows merge_row_chunks(std::vector<RowChunk>& chunks, int threads) {
     }
     append(out.label, part.label);
     append(out.weight, part.weight);
-    if (!part.cluster.empty()) append_renumbered(out.cluster, part.cluster, fold(clusters, chunks[c].clusters), threads);
+    if (!part.cluster.empty())
+      append_renumbered(out.cluster, part.cluster, fold(clusters, chunks[c].clusters), threads);
     chunks[c].clusters = ItemDictionary();
   }
   out.n_rows = out.label.size();

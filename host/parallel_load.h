@@ -8,11 +8,13 @@
 // allocation.
 //
 // Chunk boundaries are first taken at the line break after each nominal position. A quoted
-// field may hold a line break (RFC 4180), so when a chunk saw a quote character, one pass
-// over the quotes (with the reader's own quoting rules) finds the exact record boundaries and
-// the chunks whose bounds moved are parsed again. Errors: a chunk numbers its lines from 1,
-// and the first error in file order is rethrown with its physical line, the lines of the
-// chunks before it added.
+// field may hold a line break (RFC 4180), but a chunk that parses to its end without an error
+// ends on a record boundary (a quoted field still open at its end is an error), so the guesses
+// hold up to the first chunk with an error. Only when that error is a quoted field cut by the
+// end of its chunk does one pass over the quotes (with the reader's own quoting rules) find
+// the exact boundaries, and the chunks whose bounds moved are parsed again. Errors: a chunk
+// numbers its lines from 1, and the first error in file order is rethrown with its physical
+// line, the lines of the chunks before it added.
 #pragma once
 
 #include <cstddef>
@@ -41,8 +43,9 @@ int load_threads(const LoadOptions& options);
 // parse(chunk_reader, chunk) fills the results of `chunk`; it may be called a second time for
 // the same chunk (after a boundary correction) and must then start over. `quoted`: records may
 // hold quoted line breaks (CSV); false for line formats (JSON lines, LIBSVM).
-void parse_chunks(const CsvReader& reader, const std::string& path, std::size_t n_chunks, const LoadOptions& options,
-                  bool quoted, LoadProgress* progress, const std::function<void(CsvReader&, std::size_t)>& parse);
+void parse_chunks(const CsvReader& reader, const std::string& path, std::size_t n_chunks,
+                  const LoadOptions& options, bool quoted, LoadProgress* progress,
+                  const std::function<void(CsvReader&, std::size_t)>& parse);
 
 // One chunk's comparisons, with its own item (and cluster) dictionaries.
 struct ComparisonChunk {

@@ -131,7 +131,8 @@ std::string messy_comparisons(int n, std::uint32_t seed, bool quotes, std::size_
     const int count_kind = static_cast<int>(rng() % 10);
     const std::string count = count_kind == 0 ? "0" : count_kind == 1 ? "2.5" : "1";
     const bool ghost = count == "0" && rng() % 2 == 0;
-    const std::string home = ghost ? "ghost" + std::to_string(r) : name(x);  // a ghost: only in a zero-count row
+    const std::string home =
+        ghost ? "ghost" + std::to_string(r) : name(x);  // a ghost: only in a zero-count row
     const std::string away = name(y);
     text += home + "," + away + "," + results[rng() % 9] + "," + count + "," + (rng() % 5 == 0 ? "1" : "0") +
             ",g" + std::to_string(rng() % 40) + "\r\n";
@@ -197,8 +198,8 @@ TEST_F(ParallelLoading, RowsAndLibsvmMatchTheStreamingReader) {
     csv += std::to_string(x1) + "," + w + "," + std::to_string(x2) + "," + std::to_string(y) + ",c" +
            std::to_string(rng() % 30) + (r % 3 ? "\n" : "\r\n");
     if (r % 11 == 0) csv += "\n";
-    svm += std::string(y ? "+1" : "-1") + " 1:" + std::to_string(x1) + (r % 4 ? " 3:" + std::to_string(x2) : "") +
-           (r % 5 == 0 ? " # comment, with text" : "") + "\n";
+    svm += std::string(y ? "+1" : "-1") + " 1:" + std::to_string(x1) +
+           (r % 4 ? " 3:" + std::to_string(x2) : "") + (r % 5 == 0 ? " # comment, with text" : "") + "\n";
     if (r % 13 == 0) svm += "# a comment line\n";
   }
   const std::string csv_file = write("rows.csv", csv), svm_file = write("rows.svm", svm);
@@ -255,7 +256,8 @@ TEST_F(ParallelLoading, TheFirstErrorInFileOrderIsReported) {
   std::size_t lines = 0;
   std::string text = messy_comparisons(1000, 8, true, &lines);
   text += "x,y,maybe,1,0,g1\r\n";  // line lines + 1: a bad outcome
-  text += messy_comparisons(1000, 9, true).substr(std::string("home,away,result,count,neutral,game\r\n").size());
+  text +=
+      messy_comparisons(1000, 9, true).substr(std::string("home,away,result,count,neutral,game\r\n").size());
   text += "x,y,a,1,2,g1\r\n";  // a bad neutral flag, much later
   const std::string file = write("in.csv", text);
   expect_same_error([&](const LoadOptions& o) { load_comparisons(file, messy_columns(o)); },
@@ -289,7 +291,8 @@ TEST_F(ParallelLoading, NothingAfterTheHeader) {
       load_comparisons(zero, c);
       ADD_FAILURE() << "no error";
     } catch (const InputError& e) {
-      EXPECT_NE(std::string(e.what()).find("no comparisons with positive weight"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("no comparisons with positive weight"), std::string::npos)
+          << e.what();
     }
   }
 }
@@ -356,11 +359,11 @@ TEST_F(CompressedInput, GzipAndZstdGiveWhatTheTextGives) {
   const std::string rows = "x1,y\n1,0\n2,1\n3,0\n4,1\n5,1\n";
   RowColumns columns;
   columns.label = "y";
-  expect_same(load_rows(write("rows.csv", rows), columns), load_rows(write("rows.csv.gz", gzip(rows)), columns),
-              "rows");
+  expect_same(load_rows(write("rows.csv", rows), columns),
+              load_rows(write("rows.csv.gz", gzip(rows)), columns), "rows");
   const std::string svm = "1 1:0.5\n0 1:1.5 2:1\n1 2:3\n";
-  expect_same(load_rows(write("r.svm", svm), RowColumns{}), load_rows(write("r.svm.zst", zstd(svm)), RowColumns{}),
-              "libsvm");
+  expect_same(load_rows(write("r.svm", svm), RowColumns{}),
+              load_rows(write("r.svm.zst", zstd(svm)), RowColumns{}), "libsvm");
 #endif
 }
 
@@ -399,9 +402,9 @@ TEST_F(CompressedInput, TruncatedAndCorruptStreamsAreErrors) {
 
 TEST_F(CompressedInput, BuiltWithoutSupportSaysSo) {
   // The first bytes of a zstd frame and of a gzip member.
-  for (const auto& [name, kind, magic] :
-       {std::tuple<std::string, Compression, std::string>{"in.zst", Compression::zstd, "\x28\xb5\x2f\xfd\x00\x00"},
-        {"in.gz", Compression::gzip, "\x1f\x8b\x08\x00\x00\x00"}}) {
+  for (const auto& [name, kind, magic] : {std::tuple<std::string, Compression, std::string>{
+                                              "in.zst", Compression::zstd, "\x28\xb5\x2f\xfd\x00\x00"},
+                                          {"in.gz", Compression::gzip, "\x1f\x8b\x08\x00\x00\x00"}}) {
     if (built_with_compression(kind)) continue;
     const std::string file = write(name, magic);
     try {
@@ -442,7 +445,8 @@ TEST_F(JsonLines, LmarenaRecordsGiveWhatTheCsvGives) {
     };
     jsonl += "{\"question_id\": \"q" + std::to_string(r) + "\", \"model_a\": " + json_string(models[a]) +
              ", \"model_b\": " + json_string(models[b]) + ", \"winner\": \"" + w +
-             "\", \"judge\": \"u\", \"conv_metadata\": {\"sum_user_tokens\": 12, \"turns\": [1, [2, {\"x\": null}]]}, "
+             "\", \"judge\": \"u\", \"conv_metadata\": {\"sum_user_tokens\": 12, \"turns\": [1, [2, {\"x\": "
+             "null}]]}, "
              "\"anony\": true, \"tstamp\": 1.7e9}" +
              (r % 2 ? "\r\n" : "\n");
     if (r % 97 == 0) jsonl += "   \n";
@@ -466,13 +470,14 @@ TEST_F(JsonLines, LmarenaRecordsGiveWhatTheCsvGives) {
 }
 
 TEST_F(JsonLines, EscapesNumbersAndOtherKeys) {
-  const std::string file = write("in.ndjson",
-                                 "\xEF\xBB\xBF{\"w\": \"caf\\u00e9\", \"l\": \"a\\\"b\\\\c\", \"n\": 2, \"home\": false, "
-                                 "\"g\": 7}\n"
-                                 "{\"l\": \"caf\\u00e9\", \"w\": \"\\ud83d\\ude00\", \"n\": 0.5e1, \"home\": true, "
-                                 "\"g\": \"x\"}\n"
-                                 "{\"w\": 42, \"l\": \"a\\\"b\\\\c\", \"n\": \"3\", \"home\": 0, \"g\": 7, \"w\": \"last\"}\n"
-                                 "{\"w\": \"z\", \"l\": \"y\", \"n\": 0, \"home\": 1, \"g\": 1}\n");
+  const std::string file =
+      write("in.ndjson",
+            "\xEF\xBB\xBF{\"w\": \"caf\\u00e9\", \"l\": \"a\\\"b\\\\c\", \"n\": 2, \"home\": false, "
+            "\"g\": 7}\n"
+            "{\"l\": \"caf\\u00e9\", \"w\": \"\\ud83d\\ude00\", \"n\": 0.5e1, \"home\": true, "
+            "\"g\": \"x\"}\n"
+            "{\"w\": 42, \"l\": \"a\\\"b\\\\c\", \"n\": \"3\", \"home\": 0, \"g\": 7, \"w\": \"last\"}\n"
+            "{\"w\": \"z\", \"l\": \"y\", \"n\": 0, \"home\": 1, \"g\": 1}\n");
   ComparisonColumns columns;
   columns.winner = "w";
   columns.loser = "l";
@@ -493,17 +498,22 @@ TEST_F(JsonLines, EscapesNumbersAndOtherKeys) {
 TEST_F(JsonLines, ErrorsNameLineAndColumn) {
   const std::string good = "{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"model_a\"}\n";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"modelx\"}", ":3:44: key \"winner\": outcome \"modelx\""},
+      {"{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"modelx\"}",
+       ":3:44: key \"winner\": outcome \"modelx\""},
       {"{\"model_a\": \"x\", \"model_b\": \"y\" \"winner\": \"a\"}", ":3:33: expected ',' or '}'"},
       {"{\"model_a\": \"x\", \"winner\": \"a\"}", ":3:1: no key \"model_b\""},
-      {"  {\"model_a\": \"x\", \"model_b\": null, \"winner\": \"a\"}", ":3:31: key \"model_b\": expected a string"},
+      {"  {\"model_a\": \"x\", \"model_b\": null, \"winner\": \"a\"}",
+       ":3:31: key \"model_b\": expected a string"},
       {"{\"model_a\": \"x\", \"model_b\": \"x\", \"winner\": \"a\"}", ":3:29: self-comparison"},
-      {"{\"model_a\": \"\", \"model_b\": \"x\", \"winner\": \"a\"}", ":3:13: key \"model_a\": empty item name"},
+      {"{\"model_a\": \"\", \"model_b\": \"x\", \"winner\": \"a\"}",
+       ":3:13: key \"model_a\": empty item name"},
       {"{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"a\"} x", ":3:49: text after the JSON object"},
       {"{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"a\\q\"}", ":3:47: invalid escape"},
       {"{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"a", ":3:44: unterminated string"},
-      {"{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"a\", \"n\": 01}", ":3:55: expected ',' or '}'"},
-      {"{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"a\", \"n\": [1, 2}", ":3:59: expected ',' or ']'"},
+      {"{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"a\", \"n\": 01}",
+       ":3:55: expected ',' or '}'"},
+      {"{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"a\", \"n\": [1, 2}",
+       ":3:59: expected ',' or ']'"},
       {"{\"model_a\": \"x\", \"model_b\": \"y\", \"winner\": \"a\", \"t\": tru}", ":3:54: invalid value"},
       {"[1, 2]", ":3:1: expected a JSON object per line"},
   };
@@ -538,7 +548,8 @@ TEST(CacheChecksum, Xxh64KnownValues) {
   // Streaming in uneven pieces gives the same value.
   for (std::size_t piece : {1, 3, 31, 32, 33, 100}) {
     Xxh64 h;
-    for (std::size_t k = 0; k < bytes.size(); k += piece) h.update(bytes.data() + k, std::min(piece, bytes.size() - k));
+    for (std::size_t k = 0; k < bytes.size(); k += piece)
+      h.update(bytes.data() + k, std::min(piece, bytes.size() - k));
     EXPECT_EQ(h.digest(), 0x8e03c838c596036fULL) << piece;
   }
 }
@@ -602,7 +613,8 @@ TEST_F(Cache, CorruptTruncatedAndOtherVersionsAreRejected) {
   header[20] = static_cast<char>(header[20] ^ 1);  // the comparison count
   EXPECT_NE(error_of(header).find("corrupt"), std::string::npos) << error_of(header);
   for (std::size_t keep : {good.size() - 1, good.size() / 2, std::size_t{70}, std::size_t{10}})
-    EXPECT_NE(error_of(good.substr(0, keep)).find("truncated"), std::string::npos) << keep << ": " << error_of(good.substr(0, keep));
+    EXPECT_NE(error_of(good.substr(0, keep)).find("truncated"), std::string::npos)
+        << keep << ": " << error_of(good.substr(0, keep));
   std::string version = good;
   version[8] = 2;
   EXPECT_NE(error_of(version).find("version 2"), std::string::npos) << error_of(version);
@@ -636,7 +648,7 @@ TEST(ItemDictionaryTest, ShortLongAndSharedPrefixNames) {
   ItemDictionary dict;
   std::vector<std::string> names;
   for (int k = 0; k < 50000; ++k) {
-    names.push_back(k % 3 == 0 ? "a name longer than twenty-four bytes, number " + std::to_string(k)
+    names.push_back(k % 3 == 0   ? "a name longer than twenty-four bytes, number " + std::to_string(k)
                     : k % 3 == 1 ? std::to_string(k)
                                  : std::string(static_cast<std::size_t>(k % 30), 'x') + std::to_string(k));
   }

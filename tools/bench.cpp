@@ -71,6 +71,10 @@ struct Row {
   double objective = 0;
   double pass = 0;  // one value+gradient pass, best of 3
   std::string status;
+  std::string solver;
+  double aggregate = 0;      // deciding on and aggregating repeated comparisons (in fit)
+  double optimize = 0;       // the optimizer alone (in fit)
+  std::size_t rows_fitted = 0;  // rows the solver read (fewer than n when aggregated)
 };
 
 // Best-of-3 seconds of one value+gradient pass of the objective at theta = 0.
@@ -93,10 +97,11 @@ void print(const Row& r, std::size_t data_bytes_per_row) {
   const double bytes_floor = static_cast<double>(r.n * data_bytes_per_row) / bandwidth;
   const double compute_floor = bare_loop_seconds(r.n);
   std::printf(
-      "| %s | %zu | %zu | %.3f | %.3f | %.3f | %.3f | %d | %zu | %.4f | %.4f | %.4f | %.1f | %.1f | %.10g | %s |\n",
-      r.scenario.c_str(), r.n, r.params, r.load, r.fit, r.output, r.load + r.fit + r.output, r.iterations, r.passes,
-      per_pass, bytes_floor, compute_floor, rss, rss * 1048576.0 / static_cast<double>(r.n), r.objective,
-      r.status.c_str());
+      "| %s | %zu | %zu | %.3f | %.3f | %.3f | %.3f | %.3f | %zu | %s | %.3f | %d | %zu | %.4f | %.4f | %.4f | %.1f | "
+      "%.1f | %.10g | %s |\n",
+      r.scenario.c_str(), r.n, r.params, r.load, r.aggregate, r.fit, r.output, r.load + r.fit + r.output,
+      r.rows_fitted, r.solver.c_str(), r.optimize, r.iterations, r.passes, per_pass, bytes_floor, compute_floor, rss,
+      rss * 1048576.0 / static_cast<double>(r.n), r.objective, r.status.c_str());
 }
 
 }  // namespace
@@ -104,7 +109,7 @@ void print(const Row& r, std::size_t data_bytes_per_row) {
 int main(int argc, char** argv) {
   CLI::App app{"btfit_bench: load, fit and output one file and report times, passes and peak memory"};
   app.require_subcommand(1);
-  std::string file, label = "y", solver = "auto", scenario, device = "cpu";
+  std::string file, label = "y", solver = "auto", scenario, device = "cpu", aggregate = "auto";
   double l2 = 0.0;
   int threads = 0;
   bool header = false;
@@ -121,12 +126,46 @@ int main(int argc, char** argv) {
     cmd->add_flag("--header", header, "Print the table header first");
   }
   lg->add_option("--label", label);
+  bt->add_option("--aggregate", aggregate, "Aggregate repeated comparisons: auto, on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  // Loading alone: seconds, peak resident memory and its bytes per record, one file per process.
+  auto* load = app.add_subcommand("load", "Time loading FILE (comparisons, or rows with --label) and its peak memory");
+  std::string load_label;
+  load->add_option("FILE", file)->required();
+  load->add_option("--label", load_label, "Load labeled rows with this label column (default: comparisons)");
+  load->add_option("--threads", threads, "Parsing threads (0 = all available, 1 = the streaming reader)");
   CLI11_PARSE(app, argc, argv);
+  if (*load) {
+    try {
+      const auto t = Clock::now();
+      std::size_t records = 0;
+      if (load_label.empty()) {
+        btfit::ComparisonColumns columns;
+        columns.load.threads = threads;
+        records = btfit::load_comparisons(file, columns).size();
+      } else {
+        btfit::RowColumns columns;
+        columns.label = load_label;
+        columns.load.threads = threads;
+        records = btfit::load_rows(file, columns).n_rows;
+      }
+      const double seconds = since(t);
+      const double rss = peak_rss_mb();
+      std::printf("load %s: %zu %s in %.3f s, peak RSS %.1f MB (%.1f bytes per %s)\n", file.c_str(), records,
+                  load_label.empty() ? "comparisons" : "rows", seconds, rss,
+                  rss * 1048576.0 / static_cast<double>(records), load_label.empty() ? "comparison" : "row");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "btfit_bench: %s\n", e.what());
+      return 1;
+    }
+    return 0;
+  }
   if (header) {
     std::printf(
-        "| scenario | rows | params | load s | fit s | output s | total s | iterations | passes | s/pass (1 pass, measured) | "
-        "bytes floor s | compute floor s | peak MB | bytes/row | objective | status |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        "| scenario | rows | params | load s | aggregate s (in fit) | fit s | output s | total s | rows fitted | solver | "
+        "optimizer s (in fit) | iterations | passes | s/pass (1 pass, measured) | bytes floor s | compute floor s | "
+        "peak MB | bytes/row | objective | status |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   }
   btfit::SolverOptions so;
   so.solver = solver == "lbfgs"    ? btfit::Solver::lbfgs
@@ -145,7 +184,14 @@ int main(int argc, char** argv) {
       btfit::BradleyTerryOptions options;
       options.l2 = l2;
       options.solver = so;
+      options.aggregate = aggregate == "on"    ? btfit::Aggregation::on
+                          : aggregate == "off" ? btfit::Aggregation::off
+                                               : btfit::Aggregation::automatic;
       const auto fit = btfit::fit_bradley_terry(data, options);
+      row.aggregate = fit.seconds_aggregate;
+      row.optimize = fit.seconds_optimize;
+      row.rows_fitted = fit.n_rows_fitted;
+      row.solver = fit.solver;
       row.fit = fit.seconds;
       if (fit.status == btfit::FitStatus::not_estimable) {
         std::fprintf(stderr, "btfit_bench: %s: not estimable (add --l2)\n", file.c_str());
@@ -175,6 +221,9 @@ int main(int argc, char** argv) {
       options.solver = so;
       const auto fit = btfit::fit_logistic(data, options);
       row.fit = fit.seconds;
+      row.rows_fitted = data.n_rows;
+      row.solver = fit.solver;
+      row.optimize = fit.seconds;
       if (fit.status == btfit::FitStatus::not_estimable) {
         std::fprintf(stderr, "btfit_bench: %s: not estimable\n", file.c_str());
         return 2;

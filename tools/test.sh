@@ -9,3 +9,4 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" -j "$(nproc)"
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
 tools/bench.sh "$build" --small
+"$build/btfit_coverage" --small

@@ -20,8 +20,11 @@ namespace btfit {
 // fraction of rows left after aggregate_comparisons. Unbiased: the distinct count is the sum
 // over rows of 1 / (how often the row's key occurs), and that mean is taken over a sample of
 // 4096 rows whose keys are counted in one pass over all rows (a small table that stays in
-// cache). Returns 1 for data without rows of positive weight.
-double estimate_distinct_fraction(const Comparisons& data, bool home_advantage, int threads);
+// cache). Returns 1 for data without rows of positive weight. With `above` > 0 the sample is
+// made large enough that a fraction <= above would show in it as repeated keys; when it does
+// not, 1 is returned at once, without the counting pass (what a caller that only asks "is the
+// fraction at most `above`?" needs).
+double estimate_distinct_fraction(const Comparisons& data, bool home_advantage, int threads, double above = 0.0);
 
 // The comparisons with repeated canonical rows collapsed into one weighted row each (rows of
 // weight 0 dropped). Same items and names; weights are sums of the original weights, each

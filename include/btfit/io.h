@@ -24,7 +24,8 @@ struct LoadOptions {
   int threads = 0;              // parsing threads: 0 = all available, 1 = one (the streaming
                                 // reader); >= 0
   std::size_t chunk_bytes = 0;  // bytes per chunk; 0 = automatic (one chunk per thread, at
-                                // least 16 MiB each: smaller files are read by one thread)
+                                // least 16 MiB each: smaller files are read by one thread);
+                                // at most 65536 chunks
   bool progress = false;        // progress on stderr (bytes, records) for loads over a second,
                                 // only when stderr is a terminal
 };
