@@ -34,7 +34,9 @@ int threads_for(std::size_t rows, int threads) {
 }
 
 // Keys exist when n_items^2 * 6 < 2^64 - 1 (n_items up to 1.7e9).
-bool keys_fit(std::size_t n_items) { return n_items <= 1700000000ULL; }
+bool keys_fit(std::size_t n_items) {
+  return n_items <= 1700000000ULL;
+}
 
 struct KeyMaker {
   std::uint64_t n_items;
@@ -58,12 +60,17 @@ struct KeyMaker {
 };
 
 KeyMaker key_maker(const Comparisons& data, bool home_advantage) {
-  return KeyMaker{data.n_items(), data.a.data(), data.b.data(), data.outcome2.data(),
+  return KeyMaker{data.n_items(),
+                  data.a.data(),
+                  data.b.data(),
+                  data.outcome2.data(),
                   home_advantage && data.has_home_flags() ? data.at_home.data() : nullptr,
                   data.has_weights() ? data.weight.data() : nullptr};
 }
 
-std::uint64_t slot_hash(std::uint64_t key) { return detail::mix64(key); }
+std::uint64_t slot_hash(std::uint64_t key) {
+  return detail::mix64(key);
+}
 
 // Which thread owns a key: the high half of the hash, scaled to [0, threads).
 int owner(std::uint64_t hash, int threads) {
@@ -131,7 +138,8 @@ class WeightTable {
 // The sampled keys: key -> sample id (linear probing, fixed size, load <= 1/4).
 class SampleTable {
  public:
-  explicit SampleTable(const std::vector<std::uint64_t>& keys) : keys_(table_capacity(2 * keys.size()), kEmpty) {
+  explicit SampleTable(const std::vector<std::uint64_t>& keys)
+      : keys_(table_capacity(2 * keys.size()), kEmpty) {
     ids_.resize(keys_.size());
     mask_ = keys_.size() - 1;
     for (const std::uint64_t key : keys) {
@@ -163,7 +171,8 @@ class SampleTable {
 
 }  // namespace
 
-double estimate_distinct_fraction(const Comparisons& data, bool home_advantage, int threads_in, double above) {
+double estimate_distinct_fraction(const Comparisons& data, bool home_advantage, int threads_in,
+                                  double above) {
   const std::size_t n = data.size();
   if (n == 0 || !keys_fit(data.n_items())) return 1.0;
   const int threads = threads_for(n, threads_in);
@@ -174,7 +183,8 @@ double estimate_distinct_fraction(const Comparisons& data, bool home_advantage, 
   // rows left <= above * n would show in it as >= 16 repeated keys.
   std::size_t sample_size = kSample;
   if (above > 0.0)
-    sample_size = std::max(sample_size, static_cast<std::size_t>(std::sqrt(32.0 * above * static_cast<double>(n))));
+    sample_size =
+        std::max(sample_size, static_cast<std::size_t>(std::sqrt(32.0 * above * static_cast<double>(n))));
   sample_size = std::min(sample_size, n);
   std::vector<std::uint64_t> sample_keys;
   sample_keys.reserve(sample_size);
@@ -207,7 +217,8 @@ double estimate_distinct_fraction(const Comparisons& data, bool home_advantage, 
     }
   }
   for (int t = 1; t < threads; ++t)
-    for (std::uint32_t i = 0; i < n_distinct; ++i) counts[i] += counts[static_cast<std::size_t>(t) * n_distinct + i];
+    for (std::uint32_t i = 0; i < n_distinct; ++i)
+      counts[i] += counts[static_cast<std::size_t>(t) * n_distinct + i];
   double sum = 0.0;
   for (const std::uint64_t key : sample_keys) {
     const auto id = static_cast<std::size_t>(table.find(key, slot_hash(key)));
@@ -228,7 +239,8 @@ Comparisons aggregate_comparisons(const Comparisons& data, bool home_advantage, 
     distinct_fraction = estimate_distinct_fraction(data, home_advantage, threads);
   // Room for the expected distinct rows (and 20% more) from the start: no rehashing.
   const auto expected = static_cast<std::size_t>(1.2 * distinct_fraction * static_cast<double>(n) /
-                                                 static_cast<double>(threads)) + 16;
+                                                 static_cast<double>(threads)) +
+                        16;
 
   // Each thread sums the weights of the keys it owns, in row order, in its own table. Keys and
   // hashes are computed a block ahead so that the table's cache lines can be fetched early.

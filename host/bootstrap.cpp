@@ -8,13 +8,15 @@
 // the same penalty and prior, warm-started from the full fit's estimate.
 //
 // Fitting: K replicates advance together in a batched Newton-CG. Each iteration makes one
-// value+gradient pass and one Hessian-diagonal pass for all K (the Jacobi preconditioner),
-// then preconditioned CG with one batched Hessian-vector pass per CG step (each replicate
+// Hessian-diagonal pass for all K (the Jacobi preconditioner), then preconditioned CG with one batched Hessian-vector pass per CG step (each replicate
 // stops at its own residual, forcing term min(0.1, sqrt(|g| / |g(0)|)), Eisenstat and Walker
-// 1996), then a backtracking line search on each replicate's objective (Armijo, 1e-4). A
-// replicate stops when |g| <= tolerance * |g at zero| (the rule of a fit from zero; the warm
-// start's own gradient when larger). Firth replicates are fitted
-// one at a time by the dense Firth solver (host/firth.cpp).
+// 1996), then one gradient pass at the full steps: a step that lowers the gradient norm is
+// taken (the pass skips the objective's values; Newton steps near the optimum, where a
+// warm-started replicate is, do lower it), else a backtracking line
+// search on each replicate's objective (Armijo, 1e-4). A replicate stops when
+// |g| <= tolerance * |g(0)| (the rule of a fit from zero, with the data's g(0); the warm
+// start's own gradient when larger). Firth replicates are fitted one at a time by the dense
+// Firth solver (host/firth.cpp).
 //
 // Existence: before fitting, each replicate is checked with the rules of the full fit on its
 // rows of positive weight. Bradley-Terry: the directed comparison graph of the replicate goes
@@ -107,10 +109,11 @@ void newton_replicates(Objective& objective, const DiagonalPenalty& penalty, con
       z(p * k_vectors), d(p * k_vectors), hd(p * k_vectors);
   std::vector<double> gnorm(k_vectors), target(k_vectors), zr(k_vectors), cg_tol(k_vectors), slope(k_vectors),
       alpha(k_vectors);
-  auto evaluate = [&](const std::vector<double>& points, std::vector<double>& vals, std::vector<double>& grads) {
-    objective.value_gradient_replicates(batch, points.data(), vals.data(), grads.data());
+  // One pass at `points` (p x K); with vals null the gradients only (no log per row).
+  auto evaluate = [&](const std::vector<double>& points, std::vector<double>* vals, std::vector<double>& grads) {
+    objective.value_gradient_replicates(batch, points.data(), vals ? vals->data() : nullptr, grads.data());
     for (std::size_t j = 0; j < k_vectors; ++j) {
-      vals[j] += penalty.value(points.data() + j * p);
+      if (vals) (*vals)[j] += penalty.value(points.data() + j * p);
       penalty.add_gradient(points.data() + j * p, grads.data() + j * p);
     }
   };
@@ -120,12 +123,12 @@ void newton_replicates(Objective& objective, const DiagonalPenalty& penalty, con
   // The stopping rule of a fit from zero (||g|| <= tolerance * ||g(0)||; a replicate's g(0) is
   // the data's in expectation), so that a replicate warm-started at its own optimum (it may
   // draw the original weights) still stops.
-  evaluate(theta, values, grad);
+  evaluate(theta, nullptr, grad);
   for (std::size_t j = 0; j < k_vectors; ++j) {
     gnorm[j] = std::sqrt(dot(grad.data() + j * p, grad.data() + j * p, p));
     target[j] = settings.tolerance * std::max(settings.gradient_scale, gnorm[j]);
     if (state[j] != State::running) continue;
-    if (!std::isfinite(values[j]) || !std::isfinite(gnorm[j])) state[j] = State::stopped;
+    if (!std::isfinite(gnorm[j])) state[j] = State::stopped;
     else if (gnorm[j] <= target[j] || gnorm[j] == 0.0) state[j] = State::converged;
   }
   const int max_cg = static_cast<int>(std::min<std::size_t>(std::max<std::size_t>(p, 5), 2000));
@@ -229,8 +232,34 @@ void newton_replicates(Objective& objective, const DiagonalPenalty& penalty, con
       }
       alpha[j] = 1.0;
     }
-    // Backtracking line search, each replicate on its own objective; one pass per trial.
-    std::vector<char> pending = running;
+    // The full step first, judged by the gradient alone (a pass without values): near the
+    // optimum, where a warm-started replicate is, a Newton step lowers |g| and is taken.
+    for (std::size_t j = 0; j < k_vectors; ++j) {
+      const double* tj = theta.data() + j * p;
+      double* out = trial.data() + j * p;
+      const double* xj = x.data() + j * p;
+      for (std::size_t i = 0; i < p; ++i) out[i] = running[j] ? tj[i] + xj[i] : tj[i];
+    }
+    evaluate(trial, nullptr, trial_grad);
+    std::vector<char> pending(k_vectors, 0);
+    for (std::size_t j = 0; j < k_vectors; ++j) {
+      if (!running[j]) continue;
+      const double* gt = trial_grad.data() + j * p;
+      const double gt_norm = std::sqrt(dot(gt, gt, p));
+      if (std::isfinite(gt_norm) && gt_norm < gnorm[j]) {
+        std::copy(trial.begin() + static_cast<std::ptrdiff_t>(j * p),
+                  trial.begin() + static_cast<std::ptrdiff_t>((j + 1) * p),
+                  theta.begin() + static_cast<std::ptrdiff_t>(j * p));
+        std::copy(gt, gt + p, grad.begin() + static_cast<std::ptrdiff_t>(j * p));
+        gnorm[j] = gt_norm;
+        if (gnorm[j] <= target[j]) state[j] = State::converged;
+      } else {
+        pending[j] = 1;
+      }
+    }
+    // Otherwise backtracking on each replicate's objective (Armijo): values at the current
+    // points, then one pass per trial.
+    if (any(pending)) evaluate(theta, &values, grad);
     for (int attempt = 0; attempt < 60 && any(pending); ++attempt) {
       for (std::size_t j = 0; j < k_vectors; ++j) {
         const double* tj = theta.data() + j * p;
@@ -242,7 +271,7 @@ void newton_replicates(Objective& objective, const DiagonalPenalty& penalty, con
           std::copy(tj, tj + p, out);
         }
       }
-      evaluate(trial, trial_values, trial_grad);
+      evaluate(trial, &trial_values, trial_grad);
       for (std::size_t j = 0; j < k_vectors; ++j) {
         if (!pending[j]) continue;
         const double* gt = trial_grad.data() + j * p;

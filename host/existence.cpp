@@ -285,9 +285,9 @@ BradleyTerryDiagnosis diagnose_bradley_terry(const Comparisons& data, const Brad
   if (!d.strongly_connected) {
     if (d.estimable) {
       out << "The "
-          << (all_covered ? (options.l2 > 0 ? "L2 penalty" : "pseudo-comparisons")
-                          : (options.firth ? "Firth penalty (--firth)" : "priors"))
-          << " keep every strength finite.\n";
+          << (all_covered ? (options.l2 > 0 ? "L2 penalty keeps" : "pseudo-comparisons keep")
+                          : (options.firth ? "Firth penalty (--firth) keeps" : "priors keep"))
+          << " every strength finite.\n";
     } else {
       out << "No finite estimate exists without a penalty. Options that make it finite: "
              "--pseudo 1 (one virtual win and one virtual loss per item against a virtual item of strength 0; "

@@ -15,11 +15,14 @@
 // - pseudo-comparisons: C_j virtual wins and losses against a virtual item at 0 are
 //   comparisons like the others: A_j += C_j (1 - sigmoid(s_j)), B_j += C_j sigmoid(s_j);
 // - L2 and Gaussian priors: gradient c_j s_j - d_j (c_j = l2_j + 1/sd_j^2, d_j = mean_j/sd_j^2).
-//   Newman's update solves A_j = B_j e^delta with the denominators pi_i + pi_j held fixed;
-//   with the penalty it solves, under the same freezing,
-//       B_j e^delta + c_j (s_j + delta) - d_j = A_j,
+//   Newman's update solves A_j e^(-delta/2) = B_j e^(delta/2) (the same as e^delta = A/B);
+//   with the penalty the step solves
+//       A_j e^(-delta/2) - B_j e^(delta/2) = c_j (s_j + delta) - d_j,
 //   which has one root; its fixed points are the stationary points of the full objective.
-// The simultaneous (Jacobi) update makes each iteration one parallel pass. Without any
+// The simultaneous (Jacobi) update makes each iteration one parallel pass; the iterates are
+// combined by Anderson acceleration (below), which also stops the swing of the plain update on
+// bipartite graphs. The iteration stops on the rule of the other solvers (gradient norm of
+// the full objective <= tolerance * its value at the start). Without any
 // penalty on the items the strengths are recentred after each step (Newman's normalization).
 // With one, the common shift of the strengths is the slow mode of the iteration: the NLL does
 // not see it, so only the penalty's small curvature (lambda per item, against about a quarter
@@ -97,7 +100,10 @@ double penalized_step(double big_a, double big_b, double c, double s, double d) 
   for (int iteration = 0; iteration < 60; ++iteration) {
     const double value = f(delta);
     if (value == 0.0) return delta;
-    if (value > 0.0) lo = delta; else hi = delta;
+    if (value > 0.0)
+      lo = delta;
+    else
+      hi = delta;
     double next = delta - value / slope(delta);
     if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
     if (std::fabs(next - delta) <= 1e-14 * std::max(1.0, std::fabs(delta))) return next;
@@ -108,8 +114,8 @@ double penalized_step(double big_a, double big_b, double c, double s, double d) 
 
 // The shift t minimizing sum_j [c_j/2 (s_j + t)^2 - d_j (s_j + t) + C_j (2 softplus(s_j + t)
 // - (s_j + t))] over the items j (convex in t): Newton's method, steps limited to 1.
-double best_shift(const double* theta, std::size_t n_items, const std::vector<double>& c, const std::vector<double>& d,
-                  const std::vector<double>& pseudo) {
+double best_shift(const double* theta, std::size_t n_items, const std::vector<double>& c,
+                  const std::vector<double>& d, const std::vector<double>& pseudo) {
   bool any_pseudo = false;
   double curvature0 = 0.0, slope0 = 0.0;
   for (std::size_t j = 0; j < n_items; ++j) {
@@ -160,13 +166,13 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
     throw UsageError("Newman's iteration: a home advantage needs home flags in the data");
   const std::size_t n_items = data.n_items();
   const std::size_t p = n_items + (home_advantage ? 1 : 0);
-  if (penalty.l2.size() != p) throw UsageError("Newman's iteration: the penalty has the wrong number of parameters");
+  if (penalty.l2.size() != p)
+    throw UsageError("Newman's iteration: the penalty has the wrong number of parameters");
   const std::size_t n = data.size();
   // One thread per kRowsPerThread rows at most: below that a parallel region costs more than
   // it saves (and on a busy machine a barrier can wait a whole time slice).
-  const int threads = static_cast<int>(
-      std::max<std::size_t>(1, std::min<std::size_t>(static_cast<std::size_t>(resolve_threads(threads_in)),
-                                                     n / kRowsPerThread)));
+  const int threads = static_cast<int>(std::max<std::size_t>(
+      1, std::min<std::size_t>(static_cast<std::size_t>(resolve_threads(threads_in)), n / kRowsPerThread)));
   const std::uint32_t* a = data.a.data();
   const std::uint32_t* b = data.b.data();
   const std::uint8_t* y2 = data.outcome2.data();
@@ -207,8 +213,8 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
         const double w = weight ? weight[k] : 1.0;
         const double win = 0.5 * w * static_cast<double>(y2[k]);  // w y: a's win weight
         const double loss = w - win;                              // w (1 - y)
-        const double u = win * q;      // a's wins weighted by P(a loses)
-        const double v = loss * prob;  // a's losses weighted by P(a wins)
+        const double u = win * q;                                 // a's wins weighted by P(a loses)
+        const double v = loss * prob;                             // a's losses weighted by P(a wins)
         mine[2 * a[k]] += u;
         mine[2 * a[k] + 1] += v;
         mine[2 * b[k]] += v;
@@ -227,7 +233,8 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (std::ptrdiff_t j = 0; j < two_p; ++j) {
       double total = 0.0;
-      for (int t = 0; t < threads; ++t) total += scratch[static_cast<std::size_t>(t) * 2 * p + static_cast<std::size_t>(j)];
+      for (int t = 0; t < threads; ++t)
+        total += scratch[static_cast<std::size_t>(t) * 2 * p + static_cast<std::size_t>(j)];
       sums[static_cast<std::size_t>(j)] = total;
     }
     double norm2 = 0.0;
@@ -249,7 +256,8 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
   // Newman's map x -> G(x): the step of every parameter from the sums of the last pass at x,
   // then the level of the strengths (recentred, or the penalty's best shift).
   auto newman_map = [&](const double* x, double* out) {
-    for (std::size_t j = 0; j < p; ++j) out[j] = x[j] + newman_step(sums[2 * j], sums[2 * j + 1], c[j], x[j], d[j]);
+    for (std::size_t j = 0; j < p; ++j)
+      out[j] = x[j] + newman_step(sums[2 * j], sums[2 * j + 1], c[j], x[j], d[j]);
     double shift = 0.0;
     if (items_free) {
       for (std::size_t j = 0; j < n_items; ++j) shift -= out[j];
@@ -344,7 +352,8 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
       for (Eigen::Index i = 0; i < m; ++i) {
         rhs[i] = dot(delta_f[static_cast<std::size_t>(i)], residual);
         for (Eigen::Index k = 0; k <= i; ++k)
-          gram(i, k) = gram(k, i) = dot(delta_f[static_cast<std::size_t>(i)], delta_f[static_cast<std::size_t>(k)]);
+          gram(i, k) = gram(k, i) =
+              dot(delta_f[static_cast<std::size_t>(i)], delta_f[static_cast<std::size_t>(k)]);
       }
       gram.diagonal().array() += 1e-12 * gram.diagonal().maxCoeff() + 1e-300;
       const Eigen::VectorXd gamma = gram.ldlt().solve(rhs);

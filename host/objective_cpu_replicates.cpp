@@ -329,7 +329,7 @@ void BradleyTerryCpuObjective::value_gradient_replicates(const ReplicateBatch& b
     auto add = [&](std::size_t u, double weight, double y) {
       const bool at_home = home != nullptr && home[u] != 0;
       const double eta = detail::bt_margin(s, a[u], b[u], h, at_home);
-      const auto terms = bernoulli_terms(eta, y, weight);
+      const auto terms = values ? bernoulli_terms(eta, y, weight) : detail::bernoulli_gradient_terms(eta, y, weight);
       value += terms.value;
       g[a[u]] += terms.residual;
       g[b[u]] -= terms.residual;
@@ -361,7 +361,7 @@ void BradleyTerryCpuObjective::value_gradient_replicates(const ReplicateBatch& b
       }
     }
     if (home_) g[n_items_] += gh;
-    values[j] = value;
+    if (values) values[j] = value;
   }
   ++passes_;
 }
@@ -529,7 +529,9 @@ void LogisticCpuObjective::value_gradient_replicates(const ReplicateBatch& batch
             curvature[k * n + r] = 0.0;
             continue;
           }
-          const auto terms = bernoulli_terms(e(i, kk) + intercepts[kk], data_.label[r], static_cast<double>(d));
+          const auto terms =
+              values ? bernoulli_terms(e(i, kk) + intercepts[kk], data_.label[r], static_cast<double>(d))
+                     : detail::bernoulli_gradient_terms(e(i, kk) + intercepts[kk], data_.label[r], static_cast<double>(d));
           val[k] += terms.value;
           e(i, kk) = terms.residual;
           curvature[k * n + r] = terms.curvature;
@@ -546,7 +548,7 @@ void LogisticCpuObjective::value_gradient_replicates(const ReplicateBatch& batch
       }
     }
   }
-  sum_buffers(thread_values, threads_, kv, values);
+  if (values) sum_buffers(thread_values, threads_, kv, values);
   sum_buffers(sums, threads_, p * kv, gradients);
   ++passes_;
 }

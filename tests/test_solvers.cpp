@@ -92,8 +92,8 @@ TEST(Aggregation, CollapsesBothOrdersOfAPairAndKeepsHomeGamesApart) {
   data.add(1, 0, 0.0, 1.0, false);  // y loses to x: the same term as (x, y, 1)
   data.add(1, 0, 0.5, 1.0, false);  // a tie, either order
   data.add(0, 1, 0.5, 3.0, false);
-  data.add(2, 0, 1.0, 1.0, true);   // z at home beats x: z stays first
-  data.add(2, 0, 1.0, 0.0, true);   // weight 0: dropped
+  data.add(2, 0, 1.0, 1.0, true);  // z at home beats x: z stays first
+  data.add(2, 0, 1.0, 0.0, true);  // weight 0: dropped
   const Comparisons plain = aggregate_comparisons(data, false, 2);
   EXPECT_EQ(plain.size(), 3u);  // (x,y,1) weight 3, (x,y,tie) weight 4, (x,z,0) weight 1
   EXPECT_TRUE(plain.at_home.empty());
@@ -127,7 +127,8 @@ TEST(Aggregation, TheSameRowsWhateverTheThreadCount) {
   const Comparisons three = aggregate_comparisons(data, true, 3);
   ASSERT_EQ(one.size(), three.size());
   std::map<std::tuple<std::uint32_t, std::uint32_t, int, int>, double> rows;
-  for (std::size_t k = 0; k < one.size(); ++k) rows[{one.a[k], one.b[k], one.outcome2[k], one.at_home[k]}] = one.w(k);
+  for (std::size_t k = 0; k < one.size(); ++k)
+    rows[{one.a[k], one.b[k], one.outcome2[k], one.at_home[k]}] = one.w(k);
   for (std::size_t k = 0; k < three.size(); ++k)
     EXPECT_EQ((rows[{three.a[k], three.b[k], three.outcome2[k], three.at_home[k]}]), three.w(k));
 }
@@ -192,8 +193,8 @@ TEST_P(SameOptimum, NewmanNewtonAndLbfgs) {
   for (int s = 0; s < 3; ++s) {
     options.solver.solver = solvers[s];
     fits[s] = fit_bradley_terry(data, options);
-    ASSERT_EQ(fits[s].status, FitStatus::converged) << fits[s].solver << " " << fits[s].optimizer_status
-                                                    << fits[s].diagnosis.message;
+    ASSERT_EQ(fits[s].status, FitStatus::converged)
+        << fits[s].solver << " " << fits[s].optimizer_status << fits[s].diagnosis.message;
   }
   EXPECT_EQ(fits[0].solver, "newman");
   for (int s = 1; s < 3; ++s) {
@@ -205,15 +206,14 @@ TEST_P(SameOptimum, NewmanNewtonAndLbfgs) {
   EXPECT_LT(fits[0].passes, fits[1].passes);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Simulated, SameOptimum,
-    ::testing::Values(SolverCase{Popularity::uniform, 0.0, 0.0, "uniform_mle"},
-                      SolverCase{Popularity::uniform, 1.0, 0.0, "uniform_l2"},
-                      SolverCase{Popularity::uniform, 0.0, 1.0, "uniform_pseudo"},
-                      SolverCase{Popularity::heavy_tailed, 0.0, 0.0, "heavy_mle"},
-                      SolverCase{Popularity::heavy_tailed, 1.0, 0.0, "heavy_l2"},
-                      SolverCase{Popularity::heavy_tailed, 0.0, 1.0, "heavy_pseudo"}),
-    [](const ::testing::TestParamInfo<SolverCase>& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Simulated, SameOptimum,
+                         ::testing::Values(SolverCase{Popularity::uniform, 0.0, 0.0, "uniform_mle"},
+                                           SolverCase{Popularity::uniform, 1.0, 0.0, "uniform_l2"},
+                                           SolverCase{Popularity::uniform, 0.0, 1.0, "uniform_pseudo"},
+                                           SolverCase{Popularity::heavy_tailed, 0.0, 0.0, "heavy_mle"},
+                                           SolverCase{Popularity::heavy_tailed, 1.0, 0.0, "heavy_l2"},
+                                           SolverCase{Popularity::heavy_tailed, 0.0, 1.0, "heavy_pseudo"}),
+                         [](const ::testing::TestParamInfo<SolverCase>& info) { return info.param.name; });
 
 TEST(Newman, HomeAdvantageWeightsTiesAndPriors) {
   const Comparisons data = repeated_comparisons(40, 20000, true);
@@ -231,7 +231,8 @@ TEST(Newman, HomeAdvantageWeightsTiesAndPriors) {
   ASSERT_EQ(newton.status, FitStatus::converged);
   EXPECT_LT(relative_error(newman.objective, newton.objective), 1e-12);
   EXPECT_NEAR(newman.home, newton.home, 1e-7);
-  for (std::size_t i = 0; i < newman.strength.size(); ++i) EXPECT_NEAR(newman.strength[i], newton.strength[i], 1e-7);
+  for (std::size_t i = 0; i < newman.strength.size(); ++i)
+    EXPECT_NEAR(newman.strength[i], newton.strength[i], 1e-7);
 }
 
 TEST(Newman, ConvergesOnABipartiteStar) {
@@ -261,9 +262,10 @@ TEST(NewmanReference, BaseballMatchesStatsmodelsAndScipy) {
     double l2, pseudo;
     bool prior;
   };
-  for (const Case c : {Case{"ref_bt_baseball.csv", 0.0, 0.0, false}, Case{"ref_bt_baseball_l2.csv", 2.5, 0.0, false},
-                       Case{"ref_bt_baseball_pseudo.csv", 0.0, 1.0, false},
-                       Case{"ref_bt_baseball_prior.csv", 0.0, 0.0, true}}) {
+  for (const Case c :
+       {Case{"ref_bt_baseball.csv", 0.0, 0.0, false}, Case{"ref_bt_baseball_l2.csv", 2.5, 0.0, false},
+        Case{"ref_bt_baseball_pseudo.csv", 0.0, 1.0, false},
+        Case{"ref_bt_baseball_prior.csv", 0.0, 0.0, true}}) {
     BradleyTerryOptions options;
     options.l2 = c.l2;
     options.pseudo = c.pseudo;
@@ -275,7 +277,8 @@ TEST(NewmanReference, BaseballMatchesStatsmodelsAndScipy) {
       std::size_t i = 0;
       while (i < fit.item_names.size() && fit.item_names[i] != name) ++i;
       ASSERT_LT(i, fit.item_names.size()) << name;
-      EXPECT_NEAR(fit.strength[i], row.estimate, 1e-6 * std::max(1.0, std::fabs(row.estimate))) << c.file << name;
+      EXPECT_NEAR(fit.strength[i], row.estimate, 1e-6 * std::max(1.0, std::fabs(row.estimate)))
+          << c.file << name;
       EXPECT_NEAR(fit.se[i], row.se, 1e-5 * row.se) << c.file << name;
     }
   }

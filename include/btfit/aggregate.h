@@ -24,7 +24,8 @@ namespace btfit {
 // made large enough that a fraction <= above would show in it as repeated keys; when it does
 // not, 1 is returned at once, without the counting pass (what a caller that only asks "is the
 // fraction at most `above`?" needs).
-double estimate_distinct_fraction(const Comparisons& data, bool home_advantage, int threads, double above = 0.0);
+double estimate_distinct_fraction(const Comparisons& data, bool home_advantage, int threads,
+                                  double above = 0.0);
 
 // The comparisons with repeated canonical rows collapsed into one weighted row each (rows of
 // weight 0 dropped). Same items and names; weights are sums of the original weights, each

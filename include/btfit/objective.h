@@ -57,7 +57,8 @@ class Objective {
   // Whether this backend implements the three replicate calls below (the defaults throw).
   virtual bool supports_replicates() const { return false; }
   // values_j, gradient_j of the NLL of replicate batch.first + j at column j of theta, all K in
-  // one pass; makes column j the current point of that replicate.
+  // one pass; makes column j the current point of that replicate. values may be null: then
+  // only the gradients (and the curvature) are computed, which saves a log per row.
   virtual void value_gradient_replicates(const ReplicateBatch& batch, const double* theta, double* values,
                                          double* gradients) {
     (void)batch, (void)theta, (void)values, (void)gradients;

@@ -103,12 +103,13 @@ OptimizerResult minimize_lbfgs(Objective& objective, double* theta, const Optimi
 // Newman's (2023) iteration for Bradley-Terry ("Efficient computation of rankings from pairwise
 // comparisons", JMLR 24), on the comparisons directly: one pass gives, per parameter j, the
 // win-side and loss-side sums A_j and B_j (the gradient is B - A + penalty') and the update
-//   theta_j <- theta_j + delta_j,  B_j e^delta_j + c_j (theta_j + delta_j) - d_j = A_j
+//   theta_j <- theta_j + delta_j,  A_j e^(-delta_j/2) - B_j e^(delta_j/2) = c_j (theta_j + delta_j) - d_j
 // (Newman's exp(delta) = A/B when c_j = 0; c_j, d_j from the L2 and prior terms; pseudo-
-// comparisons are added to A and B). Parameters: n_items strengths, then h with
-// home_advantage. theta is the start on entry, the optimum on exit. The stopping rule is the
-// one of the other solvers: ||grad f|| <= tolerance * ||grad f at the start||. The objective
-// value is not computed by the iteration: result.value is NaN (evaluate it through the seam).
+// comparisons are added to A and B), with Anderson acceleration. Parameters: n_items
+// strengths, then h with home_advantage. theta is the start on entry, the optimum on exit.
+// The stopping rule is the one of the other solvers: ||grad f|| <= tolerance * ||grad f at
+// the start||. The objective value is not computed by the iteration: result.value is NaN
+// (evaluate it through the seam). CPU only (OpenMP).
 OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, const DiagonalPenalty& penalty,
                                 double* theta, const OptimizerSettings& settings, int threads);
 

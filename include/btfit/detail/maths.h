@@ -60,6 +60,20 @@ BTFIT_HD double bernoulli_value(double eta, double y, double w) {
   return w * (softplus(eta) - y * eta);
 }
 
+// The residual and curvature of bernoulli_terms without the value (no log1p): for passes
+// that need the gradient and the Hessian only. value is set to 0.
+BTFIT_HD LossTerms bernoulli_gradient_terms(double eta, double y, double w) {
+  const double e = exp(-fabs(eta));
+  const double inv = 1.0 / (1.0 + e);
+  const double p = eta >= 0.0 ? inv : e * inv;
+  const double q = eta >= 0.0 ? e * inv : inv;
+  LossTerms out;
+  out.value = 0.0;
+  out.residual = w * (p - y);
+  out.curvature = w * p * q;
+  return out;
+}
+
 // Comparison outcomes are stored as twice y (0, 1 or 2) in one byte.
 BTFIT_HD double outcome_y(std::uint8_t outcome2) { return 0.5 * static_cast<double>(outcome2); }
 
