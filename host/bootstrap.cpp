@@ -40,6 +40,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <unordered_map>
 
@@ -640,21 +641,45 @@ ReplicateFits fit_bradley_terry_replicates(const Comparisons& data, const Bradle
   batch_settings.max_iterations = options.solver.max_iterations;
   batch_settings.center_items = penalty.empty() ? n_items : 0;
   batch_settings.gradient_scale = gradient_norm_at_zero(data, options.home_advantage, penalty);
-  std::vector<double> theta;
-  for (std::size_t done = 0; done < count; done += k_max) {
+  const int threads = resolve_threads(options.solver.threads);
+  const std::size_t n_batches = (count + k_max - 1) / k_max;
+  // One batch: the existence checks, then the batched Newton-CG. A replicate's numbers do not
+  // depend on the other replicates of its batch, nor on the thread count.
+  auto run_batch = [&](Objective& batch_objective, std::size_t index, int check_threads) {
+    const std::size_t done = index * k_max;
     const std::size_t k = std::min(k_max, count - done);
     ReplicateBatch batch;
     batch.seed = seed;
     batch.first = first + done;
     batch.count = k;
     std::vector<ReplicateOutcome> outcome(k, ReplicateOutcome::used);
-    check_replicates(check, seed, batch.first, k, data.size(), resolve_threads(options.solver.threads), outcome);
-    newton_replicates(objective, penalty, batch, start, batch_settings, theta, outcome);
+    check_replicates(check, seed, batch.first, k, data.size(), check_threads, outcome);
+    std::vector<double> theta;
+    newton_replicates(batch_objective, penalty, batch, start, batch_settings, theta, outcome);
     for (std::size_t j = 0; j < k; ++j) {
       fits.outcome[done + j] = outcome[j];
       std::copy(theta.begin() + static_cast<std::ptrdiff_t>(j * p), theta.begin() + static_cast<std::ptrdiff_t>((j + 1) * p),
                 fits.theta.begin() + static_cast<std::ptrdiff_t>((done + j) * p));
     }
+  };
+  // Few distinct pairs (at most items^2, well under the rows: arena data): after the one pass
+  // over the rows that draws a batch's weights, every pass runs over the pairs and takes
+  // microseconds, too short to share among threads (the barriers would cost more). Then each
+  // thread fits whole batches with its own objective instead.
+  const double pairs = static_cast<double>(n_items) * static_cast<double>(n_items) * (options.home_advantage ? 2.0 : 1.0);
+  const bool batch_per_thread = threads > 1 && n_batches > 1 && fits.device == "cpu" &&
+                                pairs <= 0.5 * static_cast<double>(data.size()) && pairs * static_cast<double>(k_max) <= 4e6;
+  if (batch_per_thread) {
+    std::vector<std::unique_ptr<BradleyTerryCpuObjective>> own(static_cast<std::size_t>(threads));
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (std::ptrdiff_t b = 0; b < static_cast<std::ptrdiff_t>(n_batches); ++b) {
+      auto& mine = own[static_cast<std::size_t>(omp_get_thread_num())];
+      if (!mine) mine = std::make_unique<BradleyTerryCpuObjective>(data, options.home_advantage, 1);
+      run_batch(*mine, static_cast<std::size_t>(b), 1);
+    }
+    fits.method += " (one batch per thread)";
+  } else {
+    for (std::size_t b = 0; b < n_batches; ++b) run_batch(objective, b, threads);
   }
   return fits;
 }

@@ -11,10 +11,13 @@
 // pass over the rows draws every replicate's weights and sums them per unit:
 //   W_uj = sum_{r in u} w_rj,  S_uj = sum_{r in u} w_rj y_r,
 //   NLL_j = sum_u W_uj softplus(eta_u) - S_uj eta_u,
-// after which every pass of that batch reads the units only. Otherwise the weights are drawn
-// on the fly in each value+gradient pass. Either way the curvature w p (1 - p) of each unit and
-// replicate at the replicate's current point is kept (K x units doubles) for the Hessian
-// products.
+// after which every pass of that batch reads the units only (the rows of each unit are listed
+// together, with their outcomes, so the sums read memory in order and add integers). Otherwise
+// the weights are drawn on the fly in each value+gradient pass. Either way the curvature
+// w p (1 - p) of each unit and replicate at the replicate's current point is kept (K x units
+// doubles) for the Hessian products. Unweighted rows draw Poisson(1) in blocks, in code the
+// compiler vectorizes (unit_draws below: AVX-512DQ when the CPU has it), bit for bit the
+// draws of counter_poisson.
 //
 // Logistic regression. Blocks of rows in parallel as in objective_cpu.cpp: a block's margins
 // for the K vectors come from one matrix product, then each replicate's weights are drawn for

@@ -525,6 +525,25 @@ TEST(Bootstrap, SameSeedSameIntervalsAnyThreadCount) {
   }
 }
 
+TEST(Bootstrap, ReplicateEstimatesAreTheSameOnAnyThreadCount) {
+  // Few distinct pairs (a batch per thread with two threads) and many (threads inside each
+  // pass): the same start gives the same bits on one thread and on two.
+  for (const Comparisons& data : {simulated(12, 20000, 41, 0.1), simulated(400, 6000, 42)}) {
+    BradleyTerryOptions options;
+    options.pseudo = 0.5;  // every replicate estimable
+    options.bootstrap.seed = 8;
+    options.bootstrap.batch = 4;
+    DiagonalPenalty penalty(data.n_items());
+    for (double& c : penalty.pseudo) c = 0.5;
+    const std::vector<double> start(data.n_items(), 0.01);
+    options.solver.threads = 1;
+    const ReplicateFits one = fit_bradley_terry_replicates(data, options, penalty, start, 0, 10);
+    options.solver.threads = 2;
+    const ReplicateFits two = fit_bradley_terry_replicates(data, options, penalty, start, 0, 10);
+    EXPECT_EQ(one.theta, two.theta);
+  }
+}
+
 TEST(Bootstrap, DroppedReplicatesAreCounted) {
   // A > B (weight 2), B > C (1), C > A (3), A ties C (1). The replicate graph is strongly
   // connected iff rows 1 and 2 draw a positive weight and row 3 or row 4 does.
