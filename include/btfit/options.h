@@ -18,7 +18,9 @@ struct PriorTerm {
 };
 
 enum class Solver {
-  automatic,  // the measured fastest for the model (trust-region Newton-CG for both)
+  automatic,  // the measured fastest (BENCHMARKS.md): Bradley-Terry on the CPU, Newman's
+              // iteration, handing over to Newton-CG when its rate is slow; Newton-CG on a
+              // GPU backend and for logistic regression
   newton,     // trust-region Newton-CG with a Jacobi preconditioner (LIBLINEAR's TRON)
   lbfgs,      // limited-memory BFGS with a Wolfe line search
   newman,     // Newman's (2023) fixed-point iteration; Bradley-Terry only (host/newman.cpp)
