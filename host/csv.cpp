@@ -127,20 +127,8 @@ std::vector<std::string> CsvReader::read_header() {
 bool CsvReader::next(std::vector<std::string_view>& fields) {
   fields.clear();
   while (true) {
-    // Find the end of the line.
-    std::size_t scan_from = pos_;
-    const char* nl = nullptr;
-    while (true) {
-      nl = static_cast<const char*>(std::memchr(buffer_.data() + scan_from, '\n', end_ - scan_from));
-      if (nl != nullptr) break;
-      const std::size_t scanned = end_ - pos_;
-      if (!fill()) break;
-      scan_from = pos_ + scanned;
-    }
-    if (pos_ == end_ && nl == nullptr) return false;
-    const std::size_t line_end = nl ? static_cast<std::size_t>(nl - buffer_.data()) : end_;
-    std::size_t content_end = line_end;
-    if (content_end > pos_ && buffer_[content_end - 1] == '\r') --content_end;
+    std::size_t content_end = 0, after = 0;
+    if (!find_line(&content_end, &after)) return false;
     record_line_ = next_line_;
     const char* begin = buffer_.data() + pos_;
     const std::size_t length = content_end - pos_;
@@ -153,7 +141,6 @@ bool CsvReader::next(std::vector<std::string_view>& fields) {
       return true;
     }
     next_line_ += 1;
-    const std::size_t after = nl ? line_end + 1 : line_end;
     consumed_ += after - pos_;
     pos_ = after;
     if (length == 0) continue;  // empty line
@@ -173,7 +160,9 @@ bool CsvReader::next(std::vector<std::string_view>& fields) {
   }
 }
 
-bool CsvReader::next_line(std::string_view& line) {
+// Locates the line starting at pos_, reading more input as needed: content_end excludes the
+// newline and a CR before it, after is where the next line starts. False at the end of input.
+bool CsvReader::find_line(std::size_t* content_end, std::size_t* after) {
   std::size_t scan_from = pos_;
   const char* nl = nullptr;
   while (true) {
@@ -185,11 +174,17 @@ bool CsvReader::next_line(std::string_view& line) {
   }
   if (pos_ == end_ && nl == nullptr) return false;
   const std::size_t line_end = nl ? static_cast<std::size_t>(nl - buffer_.data()) : end_;
-  std::size_t content_end = line_end;
-  if (content_end > pos_ && buffer_[content_end - 1] == '\r') --content_end;
+  *content_end = line_end;
+  if (*content_end > pos_ && buffer_[*content_end - 1] == '\r') --*content_end;
+  *after = nl ? line_end + 1 : line_end;
+  return true;
+}
+
+bool CsvReader::next_line(std::string_view& line) {
+  std::size_t content_end = 0, after = 0;
+  if (!find_line(&content_end, &after)) return false;
   record_line_ = next_line_++;
   line = std::string_view(buffer_.data() + pos_, content_end - pos_);
-  const std::size_t after = nl ? line_end + 1 : line_end;
   consumed_ += after - pos_;
   pos_ = after;
   ++records_;

@@ -61,6 +61,7 @@ class CsvReader {
 
  private:
   bool fill();  // reads more input after compacting; false when nothing more was read
+  bool find_line(std::size_t* content_end, std::size_t* after);  // the line at pos_
   bool parse_quoted(std::vector<std::string_view>& fields, std::size_t* record_end);
   void report_progress();
 
