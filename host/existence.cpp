@@ -26,8 +26,7 @@ struct Graph {
   std::vector<std::uint32_t> target;  // edges
 };
 
-Graph build_graph(const Comparisons& data) {
-  const std::size_t n = data.n_items();
+Graph build_graph(const Comparisons& data, std::size_t n) {
   Graph g;
   g.offset.assign(n + 1, 0);
   auto for_each_edge = [&](auto&& emit) {
@@ -117,16 +116,68 @@ std::string describe_group(const ItemGroup& group, const std::vector<std::string
   return out.str();
 }
 
+// Reachability from one item, propagated along the comparisons as they are stored (bit 1:
+// reached from the root; bit 2: reaches the root), pass after pass until nothing changes; a
+// mark travels along many edges within one pass, so random graphs settle in a few passes.
+// Items marked 3 form the root's strongly connected component. Returns false (undecided)
+// after kMaxPasses; the caller then analyses the whole graph.
+bool root_component_by_propagation(const Comparisons& data, std::uint32_t root, std::vector<std::uint8_t>* marks,
+                                   std::size_t* component_size) {
+  constexpr int kMaxPasses = 12;
+  const std::size_t n = data.n_items();
+  std::vector<std::uint8_t>& mark = *marks;
+  mark.assign(n, 0);
+  mark[root] = 3;
+  std::size_t complete = 1;  // items with both marks
+  const std::uint32_t* a = data.a.data();
+  const std::uint32_t* b = data.b.data();
+  const std::uint8_t* y2 = data.outcome2.data();
+  const double* weight = data.has_weights() ? data.weight.data() : nullptr;
+  // Edge from -> to: a mark "reached" moves forward, a mark "reaches" backward.
+  auto edge = [&](std::uint32_t from, std::uint32_t to, bool& changed) {
+    const std::uint8_t f = mark[from], t = mark[to];
+    const std::uint8_t new_t = t | (f & 1), new_f = f | (t & 2);
+    if (new_t != t) {
+      mark[to] = new_t;
+      changed = true;
+      if (new_t == 3) ++complete;
+    }
+    if (new_f != f) {
+      mark[from] = new_f;
+      changed = true;
+      if (new_f == 3) ++complete;
+    }
+  };
+  for (int pass = 0; pass < kMaxPasses; ++pass) {
+    bool changed = false;
+    for (std::size_t k = 0; k < data.size(); ++k) {
+      if (weight != nullptr && !(weight[k] > 0.0)) continue;
+      if (y2[k] >= 1) edge(b[k], a[k], changed);  // a won (or tied): b -> a
+      if (y2[k] <= 1) edge(a[k], b[k], changed);  // b won (or tied): a -> b
+    }
+    if (complete == n || !changed) {
+      *component_size = complete;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string strongly_connected_message(std::size_t n) {
+  return "The comparison graph is strongly connected (" + std::to_string(n) +
+         " items): every item won and lost against the rest, so finite maximum-likelihood strengths exist.\n";
+}
+
 }  // namespace
 
-BradleyTerryDiagnosis diagnose_bradley_terry(const Comparisons& data, const BradleyTerryOptions& options) {
+namespace {
+
+// The analysis of the whole graph: `data` holds the comparisons (their item_names may be
+// empty), n the number of items, names their names.
+BradleyTerryDiagnosis diagnose_graph(const Comparisons& data, std::size_t n, const std::vector<std::string>& names,
+                                     const BradleyTerryOptions& options) {
   BradleyTerryDiagnosis d;
-  const std::size_t n = data.n_items();
-  if (n == 0) {
-    d.message = "there are no items";
-    return d;
-  }
-  const Graph graph = build_graph(data);
+  const Graph graph = build_graph(data, n);
   std::size_t n_components = 0;
   const auto component = strong_components(graph, n, &n_components);
   d.n_strong_components = n_components;
@@ -185,7 +236,7 @@ BradleyTerryDiagnosis diagnose_bradley_terry(const Comparisons& data, const Brad
   bool any_prior = false;
   if (!options.prior.empty()) {
     std::unordered_map<std::string, std::uint32_t> id;
-    for (std::uint32_t i = 0; i < n; ++i) id.emplace(data.item_names[i], i);
+    for (std::uint32_t i = 0; i < n; ++i) id.emplace(names[i], i);
     for (const auto& term : options.prior) {
       auto it = id.find(term.name);
       if (it == id.end()) continue;
@@ -242,11 +293,9 @@ BradleyTerryDiagnosis diagnose_bradley_terry(const Comparisons& data, const Brad
   }
 
   std::ostringstream out;
-  const auto& names = data.item_names;
   constexpr std::size_t kListed = 10;
   if (d.strongly_connected) {
-    out << "The comparison graph is strongly connected (" << n << " items): every item won and lost "
-        << "against the rest, so finite maximum-likelihood strengths exist.\n";
+    out << strongly_connected_message(n);
   } else {
     out << "The comparison graph is not strongly connected: " << n_components
         << " strongly connected components among " << n << " items (Zermelo 1929; Ford 1957).\n";
@@ -297,6 +346,75 @@ BradleyTerryDiagnosis diagnose_bradley_terry(const Comparisons& data, const Brad
   }
   d.message = out.str();
   return d;
+}
+
+}  // namespace
+
+BradleyTerryDiagnosis diagnose_bradley_terry(const Comparisons& data, const BradleyTerryOptions& options) {
+  const std::size_t n = data.n_items();
+  if (n == 0) {
+    BradleyTerryDiagnosis d;
+    d.message = "there are no items";
+    return d;
+  }
+  // The root: the winner of the first comparison of positive weight, which has a win and is
+  // in the largest component on any data set where one component dominates.
+  std::size_t first = 0;
+  while (first < data.size() && !(data.w(first) > 0.0)) ++first;
+  std::vector<std::uint8_t> mark;
+  std::size_t root_size = 0;
+  if (n < 2 || first == data.size() ||
+      !root_component_by_propagation(data, data.outcome2[first] == 0 ? data.b[first] : data.a[first], &mark,
+                                     &root_size))
+    return diagnose_graph(data, n, data.item_names, options);
+  if (root_size == n) {
+    // One strongly connected component: one group, every item played, the estimate exists
+    // with or without penalties and priors.
+    BradleyTerryDiagnosis d;
+    d.n_strong_components = 1;
+    d.strongly_connected = true;
+    d.n_groups = 1;
+    d.estimable = true;
+    d.message = strongly_connected_message(n);
+    return d;
+  }
+  // The root's component C is strongly connected: the graph has the strongly connected
+  // components, the groups, the records against the rest and the unplayed items of the graph
+  // made of the comparisons that touch an item outside C plus a cycle through C (edges
+  // inside C only make C strongly connected, which the cycle does too, and never count in
+  // the records between components). That graph is small when C is most of the items.
+  Comparisons reduced;
+  const bool weighted = data.has_weights();
+  for (std::size_t k = 0; k < data.size(); ++k) {
+    if (mark[data.a[k]] == 3 && mark[data.b[k]] == 3) continue;
+    if (!(data.w(k) > 0.0)) continue;
+    reduced.a.push_back(data.a[k]);
+    reduced.b.push_back(data.b[k]);
+    reduced.outcome2.push_back(data.outcome2[k]);
+    if (weighted) reduced.weight.push_back(data.weight[k]);
+  }
+  std::uint32_t previous = 0, first_in_c = 0;
+  bool any = false;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (mark[i] != 3) continue;
+    if (any) {
+      reduced.a.push_back(i);  // previous -> i: i beat previous
+      reduced.b.push_back(previous);
+      reduced.outcome2.push_back(2);
+      if (weighted) reduced.weight.push_back(1.0);
+    } else {
+      first_in_c = i;
+    }
+    previous = i;
+    any = true;
+  }
+  if (root_size > 1) {
+    reduced.a.push_back(first_in_c);  // close the cycle
+    reduced.b.push_back(previous);
+    reduced.outcome2.push_back(2);
+    if (weighted) reduced.weight.push_back(1.0);
+  }
+  return diagnose_graph(reduced, n, data.item_names, options);
 }
 
 }  // namespace btfit

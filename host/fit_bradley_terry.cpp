@@ -5,6 +5,8 @@
 // The objective is the weighted NLL plus the L2, prior and pseudo-comparison terms of
 // CONVENTIONS.md. Without any penalty or prior the strengths are reported with mean zero
 // and their covariance is the pseudo-inverse of the (singular) Laplacian Hessian.
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -128,21 +130,42 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
   fit.n_comparisons = data.size();
   fit.has_home = options.home_advantage;
 
-  // Records.
+  // Records: wins, losses, ties per item (games = their sum), per thread when the items are
+  // few next to the comparisons, added in thread order.
   fit.wins.assign(n, 0.0);
   fit.losses.assign(n, 0.0);
   fit.ties.assign(n, 0.0);
   fit.games.assign(n, 0.0);
-  for (std::size_t k = 0; k < data.size(); ++k) {
-    const double w = data.w(k);
-    const auto a = data.a[k], b = data.b[k];
-    fit.games[a] += w;
-    fit.games[b] += w;
-    switch (data.outcome2[k]) {
-      case 2: fit.wins[a] += w; fit.losses[b] += w; break;
-      case 0: fit.wins[b] += w; fit.losses[a] += w; break;
-      default: fit.ties[a] += w; fit.ties[b] += w; break;
+  {
+    const int threads = data.size() >= 8 * n * static_cast<std::size_t>(resolve_threads(options.solver.threads)) &&
+                                data.size() >= 1000000
+                            ? resolve_threads(options.solver.threads)
+                            : 1;
+    std::vector<double> scratch(static_cast<std::size_t>(threads) * 3 * n, 0.0);
+#pragma omp parallel num_threads(threads)
+    {
+      double* mine = scratch.data() + static_cast<std::size_t>(omp_get_thread_num()) * 3 * n;
+#pragma omp for schedule(static)
+      for (std::ptrdiff_t kk = 0; kk < static_cast<std::ptrdiff_t>(data.size()); ++kk) {
+        const auto k = static_cast<std::size_t>(kk);
+        const double w = data.w(k);
+        const auto a = data.a[k], b = data.b[k];
+        switch (data.outcome2[k]) {  // mine[3i]: wins, [3i + 1]: losses, [3i + 2]: ties
+          case 2: mine[3 * a] += w; mine[3 * b + 1] += w; break;
+          case 0: mine[3 * b] += w; mine[3 * a + 1] += w; break;
+          default: mine[3 * a + 2] += w; mine[3 * b + 2] += w; break;
+        }
+      }
     }
+    for (int t = 0; t < threads; ++t) {
+      const double* part = scratch.data() + static_cast<std::size_t>(t) * 3 * n;
+      for (std::size_t i = 0; i < n; ++i) {
+        fit.wins[i] += part[3 * i];
+        fit.losses[i] += part[3 * i + 1];
+        fit.ties[i] += part[3 * i + 2];
+      }
+    }
+    for (std::size_t i = 0; i < n; ++i) fit.games[i] = fit.wins[i] + fit.losses[i] + fit.ties[i];
   }
   if (!options.reference.empty()) {
     for (std::size_t i = 0; i < n; ++i)
@@ -314,9 +337,11 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
     mean /= static_cast<double>(n);
     for (std::size_t i = 0; i < n; ++i) theta[i] -= mean;
   }
-  {
-    std::vector<double> g(p);
-    fit.objective = objective.value_gradient(theta.data(), g.data());
+  if (fit.solver == "newman" && std::isfinite(opt.data_value)) {
+    fit.nll = opt.data_value;  // from Newman's last pass (the centring does not change it)
+    fit.objective = fit.nll + penalty.value(theta.data());
+  } else {
+    fit.objective = objective.value(theta.data());
     fit.nll = objective.last_data_value();
     if (options.firth) fit.objective = firth.objective;  // includes -(1/2) log det I
   }

@@ -55,6 +55,15 @@ constexpr double kRestartGrowth = 4.0;
 constexpr std::size_t kRowsPerThread = 100000;
 // Iterations over which the convergence rate is measured for settings.newman_pass_budget.
 constexpr std::size_t kRateWindow = 5;
+// Largest |x_i - midpoint| (plus |h|) for which a pass works with worths exp(x_i - midpoint):
+// exp(600) = 3.8e260 leaves room for the sum of two without overflow, exp(-600) no underflow.
+constexpr double kWorthRange = 600.0;
+// Work per parameter (a step, a worth) is shared between threads from this many parameters.
+constexpr std::size_t kParallelItems = 20000;
+// Largest |x_i - midpoint| for which a tiled pass also computes the NLL (products of 32 sums of
+// two worths, each in [2e-9, 1e9], stay within double range); and log 2.
+constexpr double kValueRange = 20.0;
+constexpr double kLn2 = 0.69314718055994530942;
 
 double dot(const std::vector<double>& x, const std::vector<double>& y) {
   double s = 0.0;
@@ -71,10 +80,8 @@ double dot(const std::vector<double>& x, const std::vector<double>& y) {
 // decreasing: safeguarded Newton's method inside a bracket that starts from the linear step.
 double penalized_step(double big_a, double big_b, double c, double s, double d) {
   auto f = [&](double delta) {
-    return big_a * std::exp(-0.5 * delta) - big_b * std::exp(0.5 * delta) - c * (s + delta) + d;
-  };
-  auto slope = [&](double delta) {
-    return -0.5 * big_a * std::exp(-0.5 * delta) - 0.5 * big_b * std::exp(0.5 * delta) - c;
+    const double half = std::exp(0.5 * delta);
+    return big_a / half - big_b * half - c * (s + delta) + d;
   };
   const double f0 = f(0.0);
   if (f0 == 0.0) return 0.0;
@@ -98,13 +105,15 @@ double penalized_step(double big_a, double big_b, double c, double s, double d) 
   }
   double delta = f0 > 0.0 ? hi : lo;
   for (int iteration = 0; iteration < 60; ++iteration) {
-    const double value = f(delta);
+    const double half = std::exp(0.5 * delta);  // one exp for f and its slope
+    const double value = big_a / half - big_b * half - c * (s + delta) + d;
+    const double slope = -0.5 * big_a / half - 0.5 * big_b * half - c;
     if (value == 0.0) return delta;
     if (value > 0.0)
       lo = delta;
     else
       hi = delta;
-    double next = delta - value / slope(delta);
+    double next = delta - value / slope;
     if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
     if (std::fabs(next - delta) <= 1e-14 * std::max(1.0, std::fabs(delta))) return next;
     delta = next;
@@ -158,6 +167,94 @@ double newman_step(double big_a, double big_b, double c, double s, double d) {
   return std::clamp(delta, -kMaxStep, kMaxStep);
 }
 
+// The comparisons as weighted wins "winner beat loser", sorted into tiles of kTileItems
+// winners x kTileItems losers. A pass over one tile touches the worths and sums of 2
+// kTileItems items (512 KiB), which stay in the core's cache; in the order the rows come
+// (random pairs of 1e5 or more items) nearly every access would miss it. Ids are stored as
+// 16-bit offsets within the tile's blocks: 4 bytes per win (12 with weights). A row b-won is
+// stored as a win of b, a tie as half a win each way, so a pass adds w P(winner loses) to
+// A_winner and B_loser and nothing else. Built in two parallel passes (count, place) with a
+// static split of the rows, so the order within a tile, and every sum, is the same on every
+// run with the same number of threads.
+constexpr std::size_t kTileItems = 16384;
+
+struct WinTiles {
+  std::size_t n_blocks = 0;
+  std::vector<std::size_t> begin;             // per tile, n_tiles + 1
+  std::vector<std::uint16_t> winner, loser;   // offsets within the tile's blocks
+  std::vector<double> weight;                 // per win, or empty: each weighs 1
+  std::vector<std::size_t> thread_first_tile;  // threads + 1: the tiles each thread sums
+};
+
+WinTiles make_win_tiles(const Comparisons& data, int threads) {
+  WinTiles tiles;
+  const std::size_t n = data.size();
+  tiles.n_blocks = (data.n_items() + kTileItems - 1) / kTileItems;
+  const std::size_t n_tiles = tiles.n_blocks * tiles.n_blocks;
+  const std::uint8_t* y2 = data.outcome2.data();
+  bool weighted = data.has_weights();
+  for (std::size_t k = 0; k < n && !weighted; ++k) weighted = y2[k] == 1;  // a tie: two half wins
+  const auto nt = static_cast<std::size_t>(threads);
+  std::vector<std::size_t> count(nt * n_tiles, 0);
+  auto tile_of = [&](std::uint32_t winner, std::uint32_t loser) {
+    return (winner / kTileItems) * tiles.n_blocks + loser / kTileItems;
+  };
+  // for_each_win(k, emit): the wins of row k (one, or two halves for a tie).
+  auto for_each_win = [&](std::size_t k, auto&& emit) {
+    const double w = data.w(k);
+    switch (y2[k]) {
+      case 2: emit(data.a[k], data.b[k], w); break;
+      case 0: emit(data.b[k], data.a[k], w); break;
+      default: emit(data.a[k], data.b[k], 0.5 * w); emit(data.b[k], data.a[k], 0.5 * w); break;
+    }
+  };
+#pragma omp parallel num_threads(threads)
+  {
+    std::size_t* mine = count.data() + static_cast<std::size_t>(omp_get_thread_num()) * n_tiles;
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t kk = 0; kk < static_cast<std::ptrdiff_t>(n); ++kk)
+      for_each_win(static_cast<std::size_t>(kk),
+                   [&](std::uint32_t winner, std::uint32_t loser, double) { ++mine[tile_of(winner, loser)]; });
+  }
+  // Offsets: tile by tile, thread by thread (thread t's wins of a tile follow thread t-1's).
+  tiles.begin.assign(n_tiles + 1, 0);
+  std::size_t total = 0;
+  for (std::size_t tile = 0; tile < n_tiles; ++tile) {
+    tiles.begin[tile] = total;
+    for (std::size_t t = 0; t < nt; ++t) {
+      const std::size_t c = count[t * n_tiles + tile];
+      count[t * n_tiles + tile] = total;
+      total += c;
+    }
+  }
+  tiles.begin[n_tiles] = total;
+  tiles.winner.resize(total);
+  tiles.loser.resize(total);
+  if (weighted) tiles.weight.resize(total);
+#pragma omp parallel num_threads(threads)
+  {
+    std::size_t* next = count.data() + static_cast<std::size_t>(omp_get_thread_num()) * n_tiles;
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t kk = 0; kk < static_cast<std::ptrdiff_t>(n); ++kk)
+      for_each_win(static_cast<std::size_t>(kk), [&](std::uint32_t winner, std::uint32_t loser, double w) {
+        const std::size_t at = next[tile_of(winner, loser)]++;
+        tiles.winner[at] = static_cast<std::uint16_t>(winner % kTileItems);
+        tiles.loser[at] = static_cast<std::uint16_t>(loser % kTileItems);
+        if (weighted) tiles.weight[at] = w;
+      });
+  }
+  // Whole tiles per thread, about total / threads wins each.
+  tiles.thread_first_tile.assign(nt + 1, n_tiles);
+  tiles.thread_first_tile[0] = 0;
+  std::size_t tile = 0;
+  for (std::size_t t = 1; t < nt; ++t) {
+    const std::size_t target = total / nt * t;
+    while (tile < n_tiles && tiles.begin[tile] < target) ++tile;
+    tiles.thread_first_tile[t] = tile;
+  }
+  return tiles;
+}
+
 }  // namespace
 
 OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, const DiagonalPenalty& penalty,
@@ -191,43 +288,160 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
   // One pass at x: sums[2j] = A_j, sums[2j + 1] = B_j (pseudo-comparisons included), the
   // gradient of the full objective, and its norm. Per-thread sums are threads x (2 p), A_j and
   // B_j side by side (one cache line for both).
+  //
+  // A comparison needs p = sigmoid(eta) and q = 1 - p. With the worths pi_i = exp(x_i - m) of
+  // the pass (one exp per item, m the midpoint of the strengths), p = pi_a / (pi_a + pi_b) and
+  // q = pi_b / (pi_a + pi_b): a division instead of an exp per comparison, and neither loses
+  // digits to cancellation. It is used while every |x_i - m| (plus |h|) stays within
+  // kWorthRange, so no worth overflows or underflows; otherwise the pass takes one exp per
+  // comparison. When every row is a win of side a (the winner,loser layout), the loss terms
+  // vanish and a row adds one number to A_a and B_b.
+  bool all_wins_of_a = true;
+  for (std::size_t k = 0; k < n && all_wins_of_a; ++k) all_wins_of_a = y2[k] == 2;
+  // More items than one tile holds: the passes read the comparisons as tiles (WinTiles).
+  WinTiles tiles;
+  const bool tiled = !home_advantage && n_items > kTileItems;
+  if (tiled) tiles = make_win_tiles(data, threads);
   std::vector<double> scratch(static_cast<std::size_t>(threads) * 2 * p);
-  std::vector<double> sums(2 * p), gradient(p);
+  std::vector<double> sums(2 * p), gradient(p), worth(n_items);
+  std::vector<double> thread_log(static_cast<std::size_t>(threads), 0.0);
+  std::vector<double> win_count;  // wins per item, for the value (unweighted tiles)
+  if (tiled && tiles.weight.empty()) {
+    win_count.assign(n_items, 0.0);
+    for (std::size_t tile = 0; tile + 1 < tiles.begin.size(); ++tile) {
+      double* count = win_count.data() + tile / tiles.n_blocks * kTileItems;
+      for (std::size_t r = tiles.begin[tile]; r < tiles.begin[tile + 1]; ++r) count[tiles.winner[r]] += 1.0;
+    }
+  }
+  double pass_nll = std::numeric_limits<double>::quiet_NaN();  // the NLL at the last pass's point
   auto pass = [&](const double* x) {
     const double h = home_advantage ? x[n_items] : 0.0;
+    double lowest = 0.0, highest = 0.0;
+    if (n_items > 0) lowest = highest = x[0];
+    for (std::size_t j = 1; j < n_items; ++j) {
+      lowest = std::min(lowest, x[j]);
+      highest = std::max(highest, x[j]);
+    }
+    const double middle = 0.5 * (lowest + highest);
+    const bool use_worth = 0.5 * (highest - lowest) + std::fabs(h) <= kWorthRange;
+    if (use_worth) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (n_items >= kParallelItems)
+      for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(n_items); ++j)
+        worth[static_cast<std::size_t>(j)] = std::exp(x[j] - middle);
+    }
+    const double* pi = worth.data();
+    const double home_factor = std::exp(h);
+    // The NLL comes with the pass when the wins are unweighted and the strengths span at most
+    // 2 kValueRange: NLL = sum over wins of log(pi_w + pi_l) - log(pi_w), the second sum being
+    // sum_i wins_i (x_i - m), from the win counts.
+    const bool with_value =
+        use_worth && tiled && tiles.weight.empty() && 0.5 * (highest - lowest) <= kValueRange;
+    pass_nll = std::numeric_limits<double>::quiet_NaN();
 #pragma omp parallel num_threads(threads)
     {
       double* mine = scratch.data() + static_cast<std::size_t>(omp_get_thread_num()) * 2 * p;
       std::fill(mine, mine + 2 * p, 0.0);
       double home_a = 0.0, home_b = 0.0;
+      if (use_worth && tiled) {
+        const auto t = static_cast<std::size_t>(omp_get_thread_num());
+        double mantissa = 1.0;
+        long long exponent = 0;
+        const double* tw = tiles.weight.empty() ? nullptr : tiles.weight.data();
+        for (std::size_t tile = tiles.thread_first_tile[t]; tile < tiles.thread_first_tile[t + 1]; ++tile) {
+          const std::size_t first_winner = tile / tiles.n_blocks * kTileItems;
+          const std::size_t first_loser = tile % tiles.n_blocks * kTileItems;
+          const double* pi_winner = pi + first_winner;
+          const double* pi_loser = pi + first_loser;
+          double* a_winner = mine + 2 * first_winner;     // A of the winners
+          double* b_loser = mine + 2 * first_loser + 1;   // B of the losers
+          const std::uint16_t* wi = tiles.winner.data();
+          const std::uint16_t* lo = tiles.loser.data();
+          const std::size_t end = tiles.begin[tile + 1];
+          if (with_value) {
+            // The products of pi_winner + pi_loser, 32 factors in [2e-9, 1e9] at a time, kept as
+            // mantissa and exponent (the value's sum of logs, below).
+            std::size_t r = tiles.begin[tile];
+            while (r < end) {
+              const std::size_t block_end = std::min(end, r + 32);
+              double product = 1.0;
+              for (; r < block_end; ++r) {
+                const double pl = pi_loser[lo[r]];
+                const double total = pi_winner[wi[r]] + pl;
+                const double u = pl / total;
+                product *= total;
+                a_winner[2 * wi[r]] += u;
+                b_loser[2 * lo[r]] += u;
+              }
+              int e = 0;
+              mantissa *= std::frexp(product, &e);
+              exponent += e;
+              mantissa = std::frexp(mantissa, &e);
+              exponent += e;
+            }
+          } else {
+            for (std::size_t r = tiles.begin[tile]; r < end; ++r) {
+              const double pl = pi_loser[lo[r]];
+              const double u = (tw ? tw[r] : 1.0) * pl / (pi_winner[wi[r]] + pl);  // w P(winner loses)
+              a_winner[2 * wi[r]] += u;
+              b_loser[2 * lo[r]] += u;
+            }
+          }
+        }
+        thread_log[t] = std::log(mantissa) + static_cast<double>(exponent) * kLn2;
+      } else if (use_worth && all_wins_of_a && home == nullptr) {
 #pragma omp for schedule(static)
-      for (std::ptrdiff_t kk = 0; kk < static_cast<std::ptrdiff_t>(n); ++kk) {
-        const auto k = static_cast<std::size_t>(kk);
-        const bool at_home = home != nullptr && home[k] != 0;
-        const double eta = x[a[k]] - x[b[k]] + (at_home ? h : 0.0);
-        // p = sigmoid(eta) and q = 1 - p without cancellation (one exp).
-        const double e = std::exp(-std::fabs(eta));
-        const double inv = 1.0 / (1.0 + e);
-        const double prob = eta >= 0.0 ? inv : e * inv;
-        const double q = eta >= 0.0 ? e * inv : inv;
-        const double w = weight ? weight[k] : 1.0;
-        const double win = 0.5 * w * static_cast<double>(y2[k]);  // w y: a's win weight
-        const double loss = w - win;                              // w (1 - y)
-        const double u = win * q;                                 // a's wins weighted by P(a loses)
-        const double v = loss * prob;                             // a's losses weighted by P(a wins)
-        mine[2 * a[k]] += u;
-        mine[2 * a[k] + 1] += v;
-        mine[2 * b[k]] += v;
-        mine[2 * b[k] + 1] += u;
-        if (at_home) {
-          home_a += u;
-          home_b += v;
+        for (std::ptrdiff_t kk = 0; kk < static_cast<std::ptrdiff_t>(n); ++kk) {
+          const auto k = static_cast<std::size_t>(kk);
+          const double pb = pi[b[k]];
+          const double u = (weight ? weight[k] : 1.0) * pb / (pi[a[k]] + pb);  // w P(a loses)
+          mine[2 * a[k]] += u;
+          mine[2 * b[k] + 1] += u;
+        }
+      } else {
+#pragma omp for schedule(static)
+        for (std::ptrdiff_t kk = 0; kk < static_cast<std::ptrdiff_t>(n); ++kk) {
+          const auto k = static_cast<std::size_t>(kk);
+          const bool at_home = home != nullptr && home[k] != 0;
+          double prob, q;
+          if (use_worth) {
+            const double pa = at_home ? pi[a[k]] * home_factor : pi[a[k]];
+            const double pb = pi[b[k]];
+            const double inv = 1.0 / (pa + pb);
+            prob = pa * inv;
+            q = pb * inv;
+          } else {
+            // p = sigmoid(eta) and q = 1 - p without cancellation (one exp).
+            const double eta = x[a[k]] - x[b[k]] + (at_home ? h : 0.0);
+            const double e = std::exp(-std::fabs(eta));
+            const double inv = 1.0 / (1.0 + e);
+            prob = eta >= 0.0 ? inv : e * inv;
+            q = eta >= 0.0 ? e * inv : inv;
+          }
+          const double w = weight ? weight[k] : 1.0;
+          const double win = 0.5 * w * static_cast<double>(y2[k]);  // w y: a's win weight
+          const double loss = w - win;                              // w (1 - y)
+          const double u = win * q;                                 // a's wins weighted by P(a loses)
+          const double v = loss * prob;                             // a's losses weighted by P(a wins)
+          mine[2 * a[k]] += u;
+          mine[2 * a[k] + 1] += v;
+          mine[2 * b[k]] += v;
+          mine[2 * b[k] + 1] += u;
+          if (at_home) {
+            home_a += u;
+            home_b += v;
+          }
         }
       }
       if (home_advantage) {
         mine[2 * n_items] += home_a;
         mine[2 * n_items + 1] += home_b;
       }
+    }
+    if (with_value) {
+      double logs = 0.0, linear = 0.0;
+      for (int t = 0; t < threads; ++t) logs += thread_log[static_cast<std::size_t>(t)];
+      for (std::size_t j = 0; j < n_items; ++j) linear += win_count[j] * (x[j] - middle);
+      pass_nll = logs - linear;
     }
     const auto two_p = static_cast<std::ptrdiff_t>(2 * p);
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -256,8 +470,12 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
   // Newman's map x -> G(x): the step of every parameter from the sums of the last pass at x,
   // then the level of the strengths (recentred, or the penalty's best shift).
   auto newman_map = [&](const double* x, double* out) {
-    for (std::size_t j = 0; j < p; ++j)
+    // A penalized step solves a small equation per parameter (a few exps each): in parallel.
+#pragma omp parallel for num_threads(threads) schedule(static) if (p >= kParallelItems)
+    for (std::ptrdiff_t jj = 0; jj < static_cast<std::ptrdiff_t>(p); ++jj) {
+      const auto j = static_cast<std::size_t>(jj);
       out[j] = x[j] + newman_step(sums[2 * j], sums[2 * j + 1], c[j], x[j], d[j]);
+    }
     double shift = 0.0;
     if (items_free) {
       for (std::size_t j = 0; j < n_items; ++j) shift -= out[j];
@@ -311,6 +529,7 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
       settings.progress(settings.progress_context, iteration, result.value, gnorm);
     }
     std::copy(x.begin(), x.end(), theta);
+    result.data_value = pass_nll;
     if (gnorm <= target || gnorm == 0.0) {
       result.status = OptimizerStatus::converged;
       break;

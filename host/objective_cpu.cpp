@@ -48,8 +48,14 @@ BradleyTerryCpuObjective::BradleyTerryCpuObjective(const Comparisons& data, bool
       n_items_(data.n_items()),
       n_params_(data.n_items() + (home_advantage ? 1 : 0)),
       threads_(resolve_threads(threads)),
-      curvature_(data.size(), 0.0),
       scratch_(static_cast<std::size_t>(threads_) * n_params_, 0.0) {}
+
+// The curvature per comparison is allocated by the first call that needs it (8 bytes per
+// comparison that Newman's iteration and value() never use); before any value_gradient it is 0.
+double* BradleyTerryCpuObjective::curvature() {
+  if (curvature_.size() != data_.size()) curvature_.assign(data_.size(), 0.0);
+  return curvature_.data();
+}
 
 double BradleyTerryCpuObjective::value_gradient(const double* theta, double* gradient) {
   const std::size_t n = data_.size();
@@ -60,7 +66,7 @@ double BradleyTerryCpuObjective::value_gradient(const double* theta, double* gra
   const double* w = data_.has_weights() ? data_.weight.data() : nullptr;
   const std::uint8_t* home = (home_ && data_.has_home_flags()) ? data_.at_home.data() : nullptr;
   const double h = home_ ? theta[n_items_] : 0.0;
-  double* curvature = curvature_.data();
+  double* curvature = this->curvature();
   // Per-thread sums added in thread order (an OpenMP reduction's order is unspecified).
   std::vector<double> totals(static_cast<std::size_t>(threads_), 0.0);
 #pragma omp parallel num_threads(threads_)
@@ -91,6 +97,81 @@ double BradleyTerryCpuObjective::value_gradient(const double* theta, double* gra
   return total;
 }
 
+double BradleyTerryCpuObjective::value(const double* theta) {
+  const std::size_t n = data_.size();
+  const std::uint32_t* a = data_.a.data();
+  const std::uint32_t* b = data_.b.data();
+  const std::uint8_t* y2 = data_.outcome2.data();
+  const double* w = data_.has_weights() ? data_.weight.data() : nullptr;
+  const std::uint8_t* home = (home_ && data_.has_home_flags()) ? data_.at_home.data() : nullptr;
+  const double h = home_ ? theta[n_items_] : 0.0;
+  // softplus(eta) = max(eta, 0) + log1p(e^-|eta|), and e^-|eta| = min(pi_a, pi_b) /
+  // max(pi_a, pi_b) with the worths pi_i = exp(theta_i - m) (pi_a times e^h at home): exact
+  // to rounding while no worth overflows or underflows (|theta_i - m| + |h| <= 600), which
+  // holds unless the strengths span more than 1200; beyond that, one exp per comparison.
+  double lowest = 0.0, highest = 0.0;
+  if (n_items_ > 0) lowest = highest = theta[0];
+  for (std::size_t j = 1; j < n_items_; ++j) {
+    lowest = std::min(lowest, theta[j]);
+    highest = std::max(highest, theta[j]);
+  }
+  const double middle = 0.5 * (lowest + highest);
+  const bool use_worth = 0.5 * (highest - lowest) + std::fabs(h) <= 600.0;
+  std::vector<double> worth(use_worth ? n_items_ : 0);
+  if (use_worth) {
+#pragma omp parallel for num_threads(threads_) schedule(static) if (n_items_ > 100000)
+    for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(n_items_); ++j)
+      worth[static_cast<std::size_t>(j)] = std::exp(theta[j] - middle);
+  }
+  const double home_factor = use_worth ? std::exp(h) : 0.0;
+  // Unweighted, the log1p terms are summed as the log of their product: factors in [1, 2],
+  // multiplied 32 at a time and taken apart into mantissa and exponent (frexp), one log per
+  // thread at the end. The product's rounding (one ulp per factor) moves the sum by about
+  // 1e-16 per comparison, the size of the summation's own rounding.
+  const bool product = use_worth && w == nullptr;
+  std::vector<double> totals(static_cast<std::size_t>(threads_), 0.0);
+#pragma omp parallel num_threads(threads_)
+  {
+    double total = 0.0;
+    double mantissa = 1.0;
+    long long exponent = 0;
+    int since_frexp = 0;
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t kk = 0; kk < static_cast<std::ptrdiff_t>(n); ++kk) {
+      const auto k = static_cast<std::size_t>(kk);
+      const bool at_home = home != nullptr && home[k] != 0;
+      const double eta = detail::bt_margin(theta, a[k], b[k], h, at_home);
+      const double wk = w ? w[k] : 1.0;
+      if (use_worth) {
+        const double pa = at_home ? worth[a[k]] * home_factor : worth[a[k]];
+        const double pb = worth[b[k]];
+        const double ratio = pa < pb ? pa / pb : pb / pa;  // e^-|eta|
+        const double linear = (eta > 0.0 ? eta : 0.0) - outcome_y(y2[k]) * eta;
+        if (product) {
+          total += linear;
+          mantissa *= 1.0 + ratio;
+          if (++since_frexp == 32) {
+            int e = 0;
+            mantissa = std::frexp(mantissa, &e);
+            exponent += e;
+            since_frexp = 0;
+          }
+        } else {
+          total += wk * (linear + std::log1p(ratio));
+        }
+      } else {
+        total += bernoulli_value(eta, outcome_y(y2[k]), wk);
+      }
+    }
+    if (product) total += std::log(mantissa) + static_cast<double>(exponent) * 0.69314718055994530942;
+    totals[static_cast<std::size_t>(omp_get_thread_num())] = total;
+  }
+  ++passes_;
+  double total = 0.0;
+  for (const double thread_total : totals) total += thread_total;
+  return total;
+}
+
 void BradleyTerryCpuObjective::hessian_vector(const double* v, double* hv) {
   const std::size_t n = data_.size();
   const std::size_t p = n_params_;
@@ -98,7 +179,7 @@ void BradleyTerryCpuObjective::hessian_vector(const double* v, double* hv) {
   const std::uint32_t* b = data_.b.data();
   const std::uint8_t* home = (home_ && data_.has_home_flags()) ? data_.at_home.data() : nullptr;
   const double vh = home_ ? v[n_items_] : 0.0;
-  const double* curvature = curvature_.data();
+  const double* curvature = this->curvature();
 #pragma omp parallel num_threads(threads_)
   {
     double* g = scratch_.data() + static_cast<std::size_t>(omp_get_thread_num()) * p;
@@ -125,7 +206,7 @@ void BradleyTerryCpuObjective::hessian_diagonal(double* diag) {
   const std::uint32_t* a = data_.a.data();
   const std::uint32_t* b = data_.b.data();
   const std::uint8_t* home = (home_ && data_.has_home_flags()) ? data_.at_home.data() : nullptr;
-  const double* curvature = curvature_.data();
+  const double* curvature = this->curvature();
 #pragma omp parallel num_threads(threads_)
   {
     double* g = scratch_.data() + static_cast<std::size_t>(omp_get_thread_num()) * p;

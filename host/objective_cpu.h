@@ -20,6 +20,9 @@ class BradleyTerryCpuObjective : public Objective {
   BradleyTerryCpuObjective(const Comparisons& data, bool home_advantage, int threads);
   std::size_t n_params() const override { return n_params_; }
   double value_gradient(const double* theta, double* gradient) override;
+  // The NLL alone: one division and one log1p per comparison (worths exp(s_i - m), one exp
+  // per item), no scatter; the current point is unchanged.
+  double value(const double* theta) override;
   void hessian_vector(const double* v, double* hv) override;
   void hessian_diagonal(double* diag) override;
   void value_gradient_batch(const double* theta, std::size_t k, double* values,
@@ -47,6 +50,7 @@ class BradleyTerryCpuObjective : public Objective {
   std::size_t n_items_;
   std::size_t n_params_;
   int threads_;
+  double* curvature();             // curvature_, allocated on first use
   std::vector<double> curvature_;  // n_comparisons: w p (1 - p) at the current point
   std::vector<double> scratch_;    // threads x n_params (per-thread gradient sums)
   std::size_t passes_ = 0;

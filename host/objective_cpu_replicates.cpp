@@ -442,7 +442,7 @@ void BradleyTerryCpuObjective::hessian_vector_batch(const double* v, std::size_t
   const std::uint32_t* a = data_.a.data();
   const std::uint32_t* b = data_.b.data();
   const std::uint8_t* home = (home_ && data_.has_home_flags()) ? data_.at_home.data() : nullptr;
-  const double* curvature = curvature_.data();
+  const double* curvature = this->curvature();
 #pragma omp parallel for num_threads(threads_) schedule(static, 1)
   for (std::ptrdiff_t jj = 0; jj < static_cast<std::ptrdiff_t>(k); ++jj) {
     const auto j = static_cast<std::size_t>(jj);

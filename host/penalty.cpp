@@ -66,6 +66,11 @@ double PenalizedObjective::value_gradient(const double* theta, double* gradient)
   return last_data_value_ + penalty_.value(theta);
 }
 
+double PenalizedObjective::value(const double* theta) {
+  last_data_value_ = data_.value(theta);
+  return last_data_value_ + penalty_.value(theta);
+}
+
 void PenalizedObjective::hessian_vector(const double* v, double* hv) {
   data_.hessian_vector(v, hv);
   for (std::size_t j = 0; j < n_params(); ++j) hv[j] += penalty_curvature_[j] * v[j];

@@ -349,6 +349,113 @@ TEST(Existence, DisconnectedGroupsAreReportedEvenWithAPenalty) {
   ASSERT_FALSE(fit.notes.empty());
 }
 
+// Strongly connected components by brute force (reachability from every item), the
+// reference for the propagation and contraction in host/existence.cpp.
+std::size_t count_strong_components(const Comparisons& data) {
+  const std::size_t n = data.n_items();
+  std::vector<std::vector<std::uint32_t>> out(n);
+  for (std::size_t k = 0; k < data.size(); ++k) {
+    if (!(data.w(k) > 0.0)) continue;
+    if (data.outcome2[k] >= 1) out[data.b[k]].push_back(data.a[k]);
+    if (data.outcome2[k] <= 1) out[data.a[k]].push_back(data.b[k]);
+  }
+  std::vector<std::vector<char>> reach(n, std::vector<char>(n, 0));
+  for (std::size_t s = 0; s < n; ++s) {
+    std::vector<std::uint32_t> stack{static_cast<std::uint32_t>(s)};
+    reach[s][s] = 1;
+    while (!stack.empty()) {
+      const auto v = stack.back();
+      stack.pop_back();
+      for (auto w : out[v])
+        if (!reach[s][w]) { reach[s][w] = 1; stack.push_back(w); }
+    }
+  }
+  std::vector<char> seen(n, 0);
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (seen[i]) continue;
+    ++count;
+    for (std::size_t j = i; j < n; ++j)
+      if (reach[i][j] && reach[j][i]) seen[j] = 1;
+  }
+  return count;
+}
+
+TEST(Existence, LargeGraphWithAFewItemsOutsideItsMainComponent) {
+  // 300 items in random games (one strongly connected component), plus: X lost every game
+  // to them, {Y1, Y2} beat each other and beat them, {Z1, Z2} played only each other, U never
+  // played, and a weight-0 row in which X won (ignored). The first row of positive weight
+  // decides where the check starts: in the main component, at Y1 or Y2, or (the weight-0 row
+  // first) at the row after it.
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<int> pick(0, 299);
+  auto item = [](int i) { return "i" + std::to_string(i); };
+  std::vector<std::tuple<std::string, std::string, double, double>> rows;
+  for (int k = 0; k < 4000; ++k) {
+    const int a = pick(rng);
+    int b = pick(rng);
+    if (b == a) b = (a + 1) % 300;
+    rows.emplace_back(item(a), item(b), k % 7 == 0 ? 0.5 : 1.0, 1.0);
+  }
+  for (int k = 0; k < 5; ++k) rows.emplace_back(item(pick(rng)), "X", 1.0, 1.0);
+  rows.emplace_back("X", item(3), 1.0, 0.0);
+  rows.emplace_back("Y1", "Y2", 1.0, 1.0);
+  rows.emplace_back("Y2", "Y1", 1.0, 1.0);
+  for (int k = 0; k < 3; ++k) rows.emplace_back(k % 2 ? "Y1" : "Y2", item(pick(rng)), 1.0, 2.0);
+  rows.emplace_back("Z1", "Z2", 1.0, 1.0);
+  rows.emplace_back("Z2", "Z1", 0.0, 1.0);  // b won: Z1 beat Z2 again
+  rows.emplace_back("Z2", "Z1", 1.0, 1.0);
+  const std::size_t y_row = 4008, zero_weight_row = 4005;
+  ASSERT_EQ(std::get<3>(rows[zero_weight_row]), 0.0);
+  ASSERT_EQ(std::get<0>(rows[y_row]), "Y2");
+  for (int start = 0; start < 3; ++start) {
+    auto ordered = rows;
+    if (start == 1) std::swap(ordered[0], ordered[y_row]);
+    if (start == 2) std::swap(ordered[0], ordered[zero_weight_row]);
+    ItemDictionary dict;
+    Comparisons data;
+    for (const auto& [a, b, y, w] : ordered) data.add(dict, a, b, y, w);
+    data.item_names = dict.names();
+    data.item_names.push_back("U");  // an item with no comparison
+    const auto d = diagnose_bradley_terry(data, BradleyTerryOptions{});
+    SCOPED_TRACE("start " + std::to_string(start));
+    EXPECT_FALSE(d.estimable);
+    EXPECT_FALSE(d.strongly_connected);
+    EXPECT_EQ(d.n_strong_components, count_strong_components(data));
+    EXPECT_EQ(d.n_strong_components, 5u);  // main, X, {Y1, Y2}, {Z1, Z2}, U
+    EXPECT_EQ(d.n_groups, 3u);             // main + X + Y, Z, U
+    ASSERT_EQ(d.unplayed.size(), 1u);
+    EXPECT_EQ(data.item_names[d.unplayed[0]], "U");
+    ASSERT_EQ(d.never_won.size(), 1u);
+    ASSERT_EQ(d.never_won[0].items.size(), 1u);
+    EXPECT_EQ(data.item_names[d.never_won[0].items[0]], "X");
+    EXPECT_EQ(d.never_won[0].losses, 5.0);
+    ASSERT_EQ(d.never_lost.size(), 1u);
+    EXPECT_EQ(d.never_lost[0].items.size(), 2u);
+    EXPECT_EQ(d.never_lost[0].wins, 6.0);
+    EXPECT_EQ(d.never_lost[0].losses, 0.0);
+    BradleyTerryOptions penalized;
+    penalized.l2 = 1.0;
+    const auto with_l2 = diagnose_bradley_terry(data, penalized);
+    EXPECT_TRUE(with_l2.estimable);
+    EXPECT_EQ(with_l2.n_groups, 3u);
+  }
+  // Without X, Y, Z and U the same games are one strongly connected component.
+  ItemDictionary dict;
+  Comparisons main_only;
+  for (std::size_t k = 0; k < 4000; ++k) {
+    const auto& [a, b, y, w] = rows[k];
+    main_only.add(dict, a, b, y, w);
+  }
+  main_only.item_names = dict.names();
+  ASSERT_EQ(count_strong_components(main_only), 1u);
+  const auto d = diagnose_bradley_terry(main_only, BradleyTerryOptions{});
+  EXPECT_TRUE(d.strongly_connected);
+  EXPECT_TRUE(d.estimable);
+  EXPECT_EQ(d.n_strong_components, 1u);
+  EXPECT_EQ(d.n_groups, 1u);
+}
+
 TEST(Existence, HomeSideWinningEveryGameIsRefused) {
   ItemDictionary dict;
   Comparisons data;

@@ -3,6 +3,7 @@
 // picks what the README documents.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 
 #include "btfit/btfit.h"
 #include "btfit/detail/rng.h"
+#include "objective_cpu.h"
 #include "test_helpers.h"
 
 namespace btfit {
@@ -234,6 +236,69 @@ TEST(Newman, HomeAdvantageWeightsTiesAndPriors) {
   for (std::size_t i = 0; i < newman.strength.size(); ++i)
     EXPECT_NEAR(newman.strength[i], newton.strength[i], 1e-7);
 }
+
+// More items than one tile of host/newman.cpp (16384): the passes read the comparisons as
+// tiles of wins, and on unweighted wins the NLL comes with the last pass. Against Newton-CG
+// on the comparisons as they are: winner-loser rows; ties (half wins, weighted tiles) with
+// rows where b won; and a prior that puts one strength near 1500, beyond the range where
+// worths exp(s - m) are used, so that the passes take one exp per comparison instead.
+struct TiledCase {
+  double tie_rate;
+  bool extreme_prior;
+  const char* name;
+};
+
+class NewmanTiles : public ::testing::TestWithParam<TiledCase> {};
+
+TEST_P(NewmanTiles, SameOptimumAsNewtonCg) {
+  const TiledCase c = GetParam();
+  ComparisonSimulation spec;
+  spec.n_items = 20000;
+  spec.n_comparisons = 300000;
+  spec.tie_rate = c.tie_rate;
+  spec.seed = 11;
+  Comparisons data = simulate_comparisons(spec, nullptr);
+  if (c.tie_rate > 0.0) {
+    // Every third row as "b lost to a" written the other way round (outcome 0).
+    for (std::size_t k = 0; k < data.size(); k += 3) {
+      if (data.outcome2[k] == 1) continue;
+      std::swap(data.a[k], data.b[k]);
+      data.outcome2[k] = static_cast<std::uint8_t>(2 - data.outcome2[k]);
+    }
+  }
+  BradleyTerryOptions options;
+  options.l2 = 1.0;
+  if (c.extreme_prior) options.prior = {{data.item_names[5], 3000.0, 1.0}};  // with --l2 1: about 1500
+  options.aggregate = Aggregation::off;
+  options.solver.standard_errors = false;
+  options.solver.tolerance = 1e-10;
+  options.solver.solver = Solver::newman;
+  const BradleyTerryFit newman = fit_bradley_terry(data, options);
+  options.solver.solver = Solver::newton;
+  const BradleyTerryFit newton = fit_bradley_terry(data, options);
+  ASSERT_EQ(newman.status, FitStatus::converged) << newman.optimizer_status;
+  ASSERT_EQ(newton.status, FitStatus::converged) << newton.optimizer_status;
+  EXPECT_EQ(newman.solver, "newman");
+  EXPECT_LT(relative_error(newman.objective, newton.objective), 1e-12);
+  EXPECT_LT(relative_error(newman.nll, newton.nll), 1e-11);
+  double largest = 0.0;
+  for (std::size_t i = 0; i < newman.strength.size(); ++i) {
+    EXPECT_NEAR(newman.strength[i], newton.strength[i], 1e-6) << i;
+    largest = std::max(largest, std::fabs(newman.strength[i]));
+  }
+  if (c.extreme_prior) EXPECT_GT(largest, 1250.0);  // half the range above 600
+  // The NLL from Newman's last pass equals a separate evaluation at the same point.
+  BradleyTerryCpuObjective objective(data, false, 0);
+  std::vector<double> theta(newman.strength);
+  EXPECT_LT(relative_error(newman.nll, objective.value(theta.data())), 1e-13);
+  std::vector<double> gradient(theta.size());
+  EXPECT_LT(relative_error(newman.nll, objective.value_gradient(theta.data(), gradient.data())), 1e-13);
+}
+
+INSTANTIATE_TEST_SUITE_P(ManyItems, NewmanTiles,
+                         ::testing::Values(TiledCase{0.0, false, "wins"}, TiledCase{0.05, false, "ties_and_b_wins"},
+                                           TiledCase{0.0, true, "extreme_prior"}),
+                         [](const ::testing::TestParamInfo<TiledCase>& info) { return info.param.name; });
 
 TEST(Newman, ConvergesOnABipartiteStar) {
   // Every item against one reference: the plain simultaneous update swings forever here.

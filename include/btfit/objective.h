@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "btfit/error.h"
 
@@ -41,6 +42,13 @@ class Objective {
   virtual std::size_t n_params() const = 0;
   // f(theta); writes the gradient; makes theta the current point.
   virtual double value_gradient(const double* theta, double* gradient) = 0;
+  // f(theta) alone, for reporting: a backend may compute it more cheaply than value_gradient
+  // (no gradient, no curvature kept). This default calls value_gradient, which makes theta
+  // the current point; an override leaves the current point as it was.
+  virtual double value(const double* theta) {
+    std::vector<double> gradient(n_params());
+    return value_gradient(theta, gradient.data());
+  }
   // hv = H(current point) * v.
   virtual void hessian_vector(const double* v, double* hv) = 0;
   // diag = diagonal of H(current point) (the Jacobi preconditioner).

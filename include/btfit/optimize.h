@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,8 @@ class PenalizedObjective : public Objective {
   PenalizedObjective(Objective& data, DiagonalPenalty penalty);
   std::size_t n_params() const override { return data_.n_params(); }
   double value_gradient(const double* theta, double* gradient) override;
+  // The data's value plus the penalty's; sets last_data_value().
+  double value(const double* theta) override;
   void hessian_vector(const double* v, double* hv) override;
   void hessian_diagonal(double* diag) override;
   void value_gradient_batch(const double* theta, std::size_t k, double* values,
@@ -48,7 +51,7 @@ class PenalizedObjective : public Objective {
   std::size_t passes() const override { return data_.passes(); }
   const char* device_name() const override { return data_.device_name(); }
   const DiagonalPenalty& penalty() const { return penalty_; }
-  // The NLL part of the last value_gradient call.
+  // The NLL part of the last value_gradient or value call.
   double last_data_value() const { return last_data_value_; }
 
  private:
@@ -74,6 +77,9 @@ struct OptimizerResult {
   double gradient_norm = 0.0;
   double initial_gradient_norm = 0.0;
   std::size_t hessian_products = 0;
+  double data_value = std::numeric_limits<double>::quiet_NaN();  // the NLL at the returned point when the
+                                                                 // solver had it from its last pass (Newman's
+                                                                 // iteration on unweighted wins), else NaN
   std::size_t passes = 0;  // passes made by a solver that reads the data itself (Newman); the
                            // seam solvers leave 0 (their Objective counts its own passes)
 };
