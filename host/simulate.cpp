@@ -117,12 +117,14 @@ Rows simulate_rows(const RowSimulation& spec, std::vector<double>* truth) {
   for (std::size_t j = 0; j < p; ++j) rows.feature_names.push_back("x" + std::to_string(j + 1));
   rows.dense.resize(spec.n_rows * p);
   rows.label.resize(spec.n_rows);
+  const double scale = spec.decimals >= 0 ? std::pow(10.0, spec.decimals) : 0.0;
 #pragma omp parallel for schedule(static)
   for (std::ptrdiff_t ii = 0; ii < static_cast<std::ptrdiff_t>(spec.n_rows); ++ii) {
     const auto i = static_cast<std::size_t>(ii);
     double eta = beta[0];
     for (std::size_t j = 0; j < p; ++j) {
-      const double x = normal(seed, kFeature, i * p + j);
+      double x = normal(seed, kFeature, i * p + j);
+      if (scale > 0.0) x = std::round(x * scale) / scale;
       rows.dense[i * p + j] = x;
       eta += beta[j + 1] * x;
     }

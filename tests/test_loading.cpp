@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -161,6 +163,42 @@ ComparisonColumns messy_columns(const LoadOptions& load) {
 
 // =========================================================================================
 // Parallel parsing gives what the streaming reader gives.
+
+// parse_double takes a fast path (Clinger's) for short decimals; whatever it accepts must be
+// the very double std::from_chars gives, and it must refuse what from_chars refuses.
+TEST(ParseDouble, SameBitsAsFromChars) {
+  std::mt19937_64 rng(5);
+  auto digits = [&](int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += static_cast<char>('0' + rng() % 10);
+    return s;
+  };
+  std::vector<std::string> texts = {"0", "-0", "1", "0.5", ".5", "5.", "-.25", "1e5", "1E-5", "2.5e+3", "1e22",
+                                    "1e23", "1e-22", "1e-23", "9007199254740992", "9007199254740993",
+                                    "12345678901234567890", "0.1", "0.3", "123.456e-7", "4.9e-324", "1.7976931348623157e308",
+                                    "1e400", "inf", "nan", "-inf", "", "-", ".", "e5", "1e", "1e+", "1.2.3", "1,5",
+                                    "0x10", "--1", "1-", "00000000000000000000001.5", "7.0000000000000000001"};
+  for (int k = 0; k < 200000; ++k) {
+    std::string t;
+    if (rng() % 4 == 0) t += '-';
+    t += digits(static_cast<int>(rng() % 12));
+    if (rng() % 3 != 0) t += "." + digits(static_cast<int>(rng() % 12));
+    if (rng() % 5 == 0) t += (rng() % 2 ? "e" : "E") + std::string(rng() % 2 ? "-" : "") + digits(1 + static_cast<int>(rng() % 3));
+    texts.push_back(t);
+  }
+  std::size_t accepted = 0;
+  for (const auto& t : texts) {
+    double fast = 0.0, reference = 0.0;
+    const bool ok = parse_double(t, &fast);
+    const auto r = std::from_chars(t.data(), t.data() + t.size(), reference);
+    const bool ok_reference = !t.empty() && r.ec == std::errc() && r.ptr == t.data() + t.size();
+    ASSERT_EQ(ok, ok_reference) << t;
+    if (!ok) continue;
+    ++accepted;
+    ASSERT_EQ(std::memcmp(&fast, &reference, sizeof fast), 0) << t << ": " << fast << " vs " << reference;
+  }
+  EXPECT_GT(accepted, 150000u);
+}
 
 TEST_F(ParallelLoading, ComparisonsMatchTheStreamingReader) {
   for (bool quotes : {false, true}) {

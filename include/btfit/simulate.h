@@ -31,6 +31,8 @@ struct RowSimulation {
   std::size_t n_features = 10;
   double coefficient_sd = 0.5;  // true coefficients ~ N(0, sd^2); intercept ~ N(0, 0.25)
   std::uint64_t seed = 1;
+  int decimals = 4;  // features rounded to this many decimals, as measured data are (and the
+                     // labels drawn from the rounded values); a negative count: not rounded
 };
 
 // Dense standard-normal features; `truth` gets the intercept then the coefficients.
