@@ -86,6 +86,66 @@ bool parse_decimal_fast(const char* p, const char* last, double* out) {
 
 }  // namespace
 
+namespace {
+
+// How many of the 8 bytes of w (first byte lowest) are ASCII digits before the first that is
+// not. A byte c is a digit iff its high nibble is 3 and that of c + 6 is 3 too (0x30..0x39).
+// A carry out of a byte >= 0xFA only reaches later bytes, after a non-digit.
+int leading_digits(std::uint64_t w) {
+  constexpr std::uint64_t kHigh = 0xF0F0F0F0F0F0F0F0ULL, kThrees = 0x3030303030303030ULL;
+  const std::uint64_t not_digit = ((w & kHigh) ^ kThrees) | (((w + 0x0606060606060606ULL) & kHigh) ^ kThrees);
+  return not_digit == 0 ? 8 : __builtin_ctzll(not_digit) / 8;
+}
+
+// The value of the first n (1..8) digit bytes of w: shifted to the top so that the bytes below
+// read as leading zeros, then combined pairwise by multiplications (the SWAR method of
+// fast_float, Lemire 2021).
+std::uint64_t digits_value(std::uint64_t w, int n) {
+  w -= 0x3030303030303030ULL;  // a borrow from a non-digit only reaches later bytes
+  w <<= 8 * (8 - n);
+  w = w * 10 + (w >> 8);
+  w = (((w & 0x000000FF000000FFULL) * 0x000F424000000064ULL) +
+       (((w >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
+  return w & 0xFFFFFFFFULL;
+}
+
+}  // namespace
+
+const char* parse_short_decimal(const char* p, const char* end, double* out) {
+  static constexpr double kPowers[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7};
+  static constexpr std::uint64_t kScale[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+  if (end - p < 9) return nullptr;
+  const bool negative = *p == '-';
+  p += negative;
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  const int n_int = leading_digits(w);
+  if (n_int == 0 || n_int == 8) return nullptr;
+  std::uint64_t m = digits_value(w, n_int);
+  p += n_int;
+  int n_frac = 0;
+  if (*p == '.') {
+    ++p;
+    if (end - p < 8) return nullptr;
+    std::memcpy(&w, p, 8);
+    n_frac = leading_digits(w);
+    if (n_frac == 8) return nullptr;
+    if (n_frac > 0) {
+      m = m * kScale[n_frac] + digits_value(w, n_frac);
+      p += n_frac;
+    }
+  }
+  if (p < end && (*p == '.' || *p == 'e' || *p == 'E')) return nullptr;
+  // m < 10^14 < 2^53 and 10^n_frac are exact: one correctly rounded division. The sign is
+  // set on the bits (a branch on it would be mispredicted half the time on signed data).
+  const double value = static_cast<double>(m) / kPowers[n_frac];
+  std::uint64_t bits;
+  std::memcpy(&bits, &value, 8);
+  bits |= static_cast<std::uint64_t>(negative) << 63;
+  std::memcpy(out, &bits, 8);
+  return p;
+}
+
 bool parse_double(std::string_view text, double* out) {
   text = trim(text);
   if (text.empty()) return false;
@@ -182,7 +242,29 @@ std::vector<std::string> CsvReader::read_header() {
 }
 
 bool CsvReader::next(std::vector<std::string_view>& fields) {
+  std::string_view raw;
+  if (!next_raw(&raw, fields)) return false;
+  if (!raw.empty()) split(raw, fields);
+  return true;
+}
+
+void CsvReader::split(std::string_view line, std::vector<std::string_view>& fields) const {
   fields.clear();
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t d = line.find(delimiter_, start);
+    if (d == std::string_view::npos) {
+      fields.push_back(line.substr(start));
+      return;
+    }
+    fields.push_back(line.substr(start, d - start));
+    start = d + 1;
+  }
+}
+
+bool CsvReader::next_raw(std::string_view* raw, std::vector<std::string_view>& fields) {
+  fields.clear();
+  *raw = std::string_view();
   while (true) {
     std::size_t content_end = 0, after = 0;
     if (!find_line(&content_end, &after)) return false;
@@ -201,17 +283,7 @@ bool CsvReader::next(std::vector<std::string_view>& fields) {
     consumed_ += after - pos_;
     pos_ = after;
     if (length == 0) continue;  // empty line
-    std::string_view line(begin, length);
-    std::size_t start = 0;
-    while (true) {
-      const std::size_t d = line.find(delimiter_, start);
-      if (d == std::string_view::npos) {
-        fields.push_back(line.substr(start));
-        break;
-      }
-      fields.push_back(line.substr(start, d - start));
-      start = d + 1;
-    }
+    *raw = std::string_view(begin, length);
     ++records_;
     return true;
   }

@@ -38,6 +38,13 @@ class CsvReader {
   std::vector<std::string> read_header();
   // The next record; false at the end. Empty lines are skipped.
   bool next(std::vector<std::string_view>& fields);
+  // The next record as next() reads it, except that a record without quotes comes back as
+  // its line in *raw (fields left empty), for a caller that parses the line itself and
+  // calls split() when it cannot; a record with quotes comes back in fields, *raw empty.
+  // Valid until the next call.
+  bool next_raw(std::string_view* raw, std::vector<std::string_view>& fields);
+  // Splits a line without quotes at the delimiter, as next() does.
+  void split(std::string_view line, std::vector<std::string_view>& fields) const;
   // The next raw line (no delimiter or quote handling, trailing CR removed), for line
   // formats such as LIBSVM and JSON lines; false at the end. Valid until the next call.
   bool next_line(std::string_view& line);
@@ -89,6 +96,13 @@ class CsvReader {
 // Number parsing with the whole field consumed (surrounding spaces allowed). False when the
 // text is not a number.
 bool parse_double(std::string_view text, double* out);
+
+// A short decimal at the start of [p, end): [-]D[.F] with 1 to 7 digits D and 0 to 7 digits F,
+// followed by a byte other than a digit, '.', 'e' or 'E', or by the end. Returns the end of the
+// number, with *out the correctly rounded double (what parse_double gives); nullptr when the
+// text is not of this form or lies within 8 bytes of `end` (the caller then parses the field
+// with parse_double). Reads 8 bytes at a time (digits found and combined without a loop).
+const char* parse_short_decimal(const char* p, const char* end, double* out);
 
 // Strips surrounding spaces and tabs.
 std::string_view trim(std::string_view text);

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 #include <unordered_map>
 
@@ -397,6 +398,53 @@ struct RowLayout {
   std::vector<std::size_t> feature_cols;
 };
 
+// The fast path for one line of numbers without quotes: every field parsed where it stands
+// (parse_short_decimal, else parse_double on the field), no field list. Returns false on
+// anything it does not take (a field count or value the slow path would reject, a cluster
+// column): the caller then reads the line the slow way, which gives the same values or the
+// error with its line and column. role[c]: the feature index of column c, or one of the
+// constants below.
+constexpr std::int64_t kIgnored = -1, kLabel = -2, kWeight = -3;
+
+bool parse_dense_line(std::string_view line, char delimiter, const std::vector<std::int64_t>& role, double* features,
+                      double* label, double* weight) {
+  const char* p = line.data();
+  const char* const end = p + line.size();
+  const std::size_t n_fields = role.size();
+  for (std::size_t c = 0; c < n_fields; ++c) {
+    const char* field_end;
+    double v = 0.0;
+    if (role[c] == kIgnored) {
+      const void* d = std::memchr(p, delimiter, static_cast<std::size_t>(end - p));
+      field_end = d ? static_cast<const char*>(d) : end;
+    } else {
+      field_end = parse_short_decimal(p, end, &v);
+      if (field_end == nullptr || (field_end < end && *field_end != delimiter)) {
+        const void* d = std::memchr(p, delimiter, static_cast<std::size_t>(end - p));
+        field_end = d ? static_cast<const char*>(d) : end;
+        if (!parse_double(std::string_view(p, static_cast<std::size_t>(field_end - p)), &v) || !std::isfinite(v))
+          return false;
+      }
+      if (role[c] >= 0) {
+        features[role[c]] = v;
+      } else if (role[c] == kLabel) {
+        if (!(v == 0.0 || v == 1.0)) return false;
+        *label = v;
+      } else {
+        if (!(v >= 0.0)) return false;
+        *weight = v;
+      }
+    }
+    if (c + 1 < n_fields) {
+      if (field_end == end) return false;  // too few fields
+      p = field_end + 1;
+    } else if (field_end != end) {
+      return false;  // too many fields
+    }
+  }
+  return true;
+}
+
 // Reads the records of `reader` into `rows` (dense; feature names left to the caller),
 // interning cluster labels in `clusters`: the whole file, or one chunk of it.
 void read_row_records(CsvReader& reader, const RowLayout& layout, ItemDictionary& clusters, Rows& rows) {
@@ -407,7 +455,24 @@ void read_row_records(CsvReader& reader, const RowLayout& layout, ItemDictionary
   std::vector<std::string_view> fields;
   const std::size_t n_fields = header.size();
   bool reserved = false;
-  while (reader.next(fields)) {
+  std::vector<std::int64_t> role(n_fields, kIgnored);
+  for (std::size_t j = 0; j < feature_cols.size(); ++j) role[feature_cols[j]] = static_cast<std::int64_t>(j);
+  role[col_label] = kLabel;
+  if (has_weight) role[col_weight] = kWeight;
+  std::vector<double> line_features(feature_cols.size());
+  std::string_view raw;
+  while (reader.next_raw(&raw, fields)) {
+    if (reserved && !raw.empty() && !has_cluster) {
+      double label = 0.0, w = 1.0;
+      if (parse_dense_line(raw, reader.delimiter(), role, line_features.data(), &label, &w)) {
+        if (w == 0.0) continue;
+        rows.dense.insert(rows.dense.end(), line_features.begin(), line_features.end());
+        rows.label.push_back(label);
+        if (has_weight) rows.weight.push_back(w);
+        continue;
+      }
+    }
+    if (!raw.empty()) reader.split(raw, fields);
     check_field_count(reader, n_fields, fields.size());
     if (!reserved && reader.file_size() > 0) {
       // Reserve from the first row's length so that the matrix is not regrown and copied.

@@ -200,6 +200,79 @@ TEST(ParseDouble, SameBitsAsFromChars) {
   EXPECT_GT(accepted, 150000u);
 }
 
+// parse_short_decimal (the fast path of dense rows) gives parse_double's double or refuses.
+TEST(ParseDouble, ShortDecimalsAgreeWithParseDouble) {
+  std::mt19937_64 rng(9);
+  std::size_t taken = 0;
+  for (int k = 0; k < 200000; ++k) {
+    std::string t = rng() % 2 ? "-" : "";
+    for (int i = 0, n = 1 + static_cast<int>(rng() % 9); i < n; ++i) t += static_cast<char>('0' + rng() % 10);
+    if (rng() % 4 != 0) {
+      t += '.';
+      for (int i = 0, n = static_cast<int>(rng() % 9); i < n; ++i) t += static_cast<char>('0' + rng() % 10);
+    }
+    if (rng() % 10 == 0) t += "e-3";
+    const std::string text = t + (rng() % 2 ? ",0.5,1\n" : "\t        ");
+    double fast = 0.0, reference = 0.0;
+    const char* end = parse_short_decimal(text.data(), text.data() + text.size(), &fast);
+    if (end == nullptr) continue;
+    ++taken;
+    ASSERT_EQ(static_cast<std::size_t>(end - text.data()), t.size()) << text;
+    ASSERT_TRUE(parse_double(t, &reference)) << t;
+    ASSERT_EQ(std::memcmp(&fast, &reference, sizeof fast), 0) << t;
+  }
+  EXPECT_GT(taken, 50000u);
+  double v = 0.0;
+  EXPECT_EQ(parse_short_decimal("1.5", "1.5" + 3, &v), nullptr);  // within 8 bytes of the end
+}
+
+// Dense rows in every number form the slow path accepts (exponents, '+', spaces, quotes,
+// long digit strings, values at the line end) load as std::from_chars reads them, one
+// thread and several.
+TEST_F(Loading, DenseRowsInEveryNumberFormLoadExactly) {
+  const std::vector<std::string> forms = {"0.25",      "-1.5",        "+2",          " 3.75 ",    "1e-3",
+                                          "-2.5E+2",   "12345678.5",  "0.123456789", "7",         "\"4.5\"",
+                                          "-0",        "1234567.125", "0.0000001",   ".5",        "5.",
+                                          "9007199254740993", "-0.30000000000000004"};
+  std::string csv = "x1,x2,label,x3,w\n";
+  std::vector<std::vector<std::string>> cells;
+  std::mt19937_64 rng(3);
+  for (int r = 0; r < 3000; ++r) {
+    std::vector<std::string> row;
+    for (int c = 0; c < 3; ++c) row.push_back(forms[rng() % forms.size()]);
+    csv += row[0] + "," + row[1] + "," + (r % 2 ? "1" : "0.0") + "," + row[2] + "," + (r % 7 == 0 ? "2.5" : "1") + "\n";
+    cells.push_back(row);
+  }
+  const std::string file = write("dense.csv", csv);
+  auto number = [](std::string text) {
+    if (text.front() == '"') text = text.substr(1, text.size() - 2);
+    while (text.front() == ' ') text.erase(0, 1);
+    while (text.back() == ' ') text.pop_back();
+    if (text.front() == '+') text.erase(0, 1);
+    double v = 0.0;
+    std::from_chars(text.data(), text.data() + text.size(), v);
+    return v;
+  };
+  for (int threads : {1, 3}) {
+    RowColumns columns;
+    columns.label = "label";
+    columns.weight = "w";
+    columns.load.threads = threads;
+    columns.load.chunk_bytes = 4096;
+    const Rows rows = load_rows(file, columns);
+    ASSERT_EQ(rows.n_rows, cells.size());
+    ASSERT_EQ(rows.n_features, 3u);
+    for (std::size_t r = 0; r < cells.size(); ++r) {
+      for (std::size_t c = 0; c < 3; ++c) {
+        const double expected = number(cells[r][c]), got = rows.dense[r * 3 + c];
+        ASSERT_EQ(std::memcmp(&expected, &got, sizeof got), 0) << "row " << r << " column " << c << ": " << cells[r][c];
+      }
+      EXPECT_EQ(rows.label[r], r % 2 ? 1.0 : 0.0);
+      EXPECT_EQ(rows.w(r), r % 7 == 0 ? 2.5 : 1.0);
+    }
+  }
+}
+
 TEST_F(ParallelLoading, ComparisonsMatchTheStreamingReader) {
   for (bool quotes : {false, true}) {
     const std::string file = write("in.csv", messy_comparisons(3000, quotes ? 5 : 6, quotes));
