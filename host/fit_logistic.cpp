@@ -27,6 +27,10 @@ namespace btfit {
 
 namespace {
 
+// Largest parameter count for which Solver::automatic takes the exact-Hessian Newton method
+// on dense rows (BENCHMARKS.md: at 100 columns it needs a third of Newton-CG's time).
+constexpr std::size_t kDenseNewtonMaxParams = 256;
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -242,6 +246,14 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
   settings.lbfgs_memory = options.solver.lbfgs_memory;
   const Solver solver = options.solver.solver == Solver::automatic ? Solver::newton : options.solver.solver;
   fit.solver = solver == Solver::lbfgs ? "lbfgs" : "newton-cg";
+  // Solver::automatic on the CPU with dense rows of few columns: Newton's method with the
+  // exact Hessian (one pass per iteration, BLAS-3 work of p^2 / 2 per row), which beats
+  // Newton-CG's 3 to 5 passes per iteration up to about kDenseNewtonMaxParams parameters.
+  const bool dense_newton = options.solver.solver == Solver::automatic && !data.sparse && fit.device == "cpu" &&
+                            p <= kDenseNewtonMaxParams && !options.firth;
+  if (dense_newton)
+    fit.solver = data.n_rows <= 2 * kDenseNewtonSampleRows ? "newton (exact Hessian)"
+                                                           : "newton (Hessian from a sample of rows)";
   // Firth (host/firth.cpp): dense Fisher scoring on the Jeffreys-penalized objective.
   FirthResult firth;
   if (options.firth) {
@@ -257,8 +269,13 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
                                " (collinear columns).\n",
                            {});
   }
-  OptimizerResult opt = options.firth ? firth.optimizer : minimize(objective, theta.data(), solver, settings);
+  OptimizerResult opt = options.firth ? firth.optimizer
+                        : dense_newton
+                            ? minimize_logistic_dense_newton(data, options.intercept, penalty, theta.data(), settings,
+                                                             options.solver.threads)
+                            : minimize(objective, theta.data(), solver, settings);
   fit.iterations = opt.iterations;
+  bool theta_from_optimizer = true;  // theta is where opt.value and opt.gradient_norm were taken
 
   // Separation shows as margins that keep growing when the optimizer is pushed further.
   if (!uncovered.empty() && !options.firth) {
@@ -291,12 +308,17 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
         return not_estimable(msg.str(), involved);
       }
       theta = pushed;
+      theta_from_optimizer = false;
       opt.status = more.status == OptimizerStatus::converged ? OptimizerStatus::converged : opt.status;
     }
   }
   fit.optimizer_status = to_string(opt.status);
   fit.status = opt.status == OptimizerStatus::converged ? FitStatus::converged : FitStatus::not_converged;
-  {
+  if (dense_newton && theta_from_optimizer) {
+    fit.objective = opt.value;  // from the solver's last pass
+    fit.nll = opt.value - penalty.value(theta.data());
+    fit.gradient_norm = opt.gradient_norm;
+  } else {
     std::vector<double> g(p);
     fit.objective = objective.value_gradient(theta.data(), g.data());
     fit.nll = objective.last_data_value();
@@ -347,7 +369,7 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
   add_logistic_uncertainty(data, theta, have_cov ? &cov : nullptr, options, &fit);  // robust SEs, intervals
   // Bootstrap (host/bootstrap.cpp): replicate weights are keyed by the rows as loaded.
   if (options.bootstrap.replicates > 0) bootstrap_logistic(data, options, penalty, theta, fit);
-  fit.passes = backend.objective->passes();
+  fit.passes = backend.objective->passes() + opt.passes;
   fit.seconds = seconds_since(start);
   return fit;
 }

@@ -300,6 +300,62 @@ INSTANTIATE_TEST_SUITE_P(ManyItems, NewmanTiles,
                                            TiledCase{0.0, true, "extreme_prior"}),
                          [](const ::testing::TestParamInfo<TiledCase>& info) { return info.param.name; });
 
+// Logistic regression on dense rows: Solver::automatic takes Newton's method with the
+// Hessian from the rows (all of them, or a sample of blocks above 2 x 131072 rows); it must
+// reach Newton-CG's optimum, with weights, an intercept, L2 and a prior.
+struct DenseNewtonCase {
+  std::size_t rows;
+  bool penalized;
+  const char* solver;
+  const char* name;
+};
+
+class DenseNewton : public ::testing::TestWithParam<DenseNewtonCase> {};
+
+TEST_P(DenseNewton, SameOptimumAsNewtonCg) {
+  const DenseNewtonCase c = GetParam();
+  RowSimulation spec;
+  spec.n_rows = c.rows;
+  spec.n_features = 6;
+  spec.seed = 4;
+  Rows rows = simulate_rows(spec, nullptr);
+  rows.weight.resize(rows.n_rows);
+  for (std::size_t i = 0; i < rows.n_rows; ++i) rows.weight[i] = 0.5 + static_cast<double>(i % 4);
+  LogisticOptions options;
+  if (c.penalized) {
+    options.l2 = 2.0;
+    options.prior = {{"x3", 0.5, 0.1}};
+  }
+  options.solver.standard_errors = false;
+  options.solver.tolerance = 1e-10;
+  const LogisticFit automatic = fit_logistic(rows, options);
+  options.solver.solver = Solver::newton;
+  const LogisticFit newton_cg = fit_logistic(rows, options);
+  ASSERT_EQ(automatic.status, FitStatus::converged) << automatic.optimizer_status;
+  ASSERT_EQ(newton_cg.status, FitStatus::converged) << newton_cg.optimizer_status;
+  EXPECT_EQ(automatic.solver, c.solver);
+  EXPECT_EQ(newton_cg.solver, "newton-cg");
+  EXPECT_LT(relative_error(automatic.objective, newton_cg.objective), 1e-12);
+  EXPECT_LT(relative_error(automatic.nll, newton_cg.nll), 1e-12);
+  for (std::size_t j = 0; j < automatic.estimate.size(); ++j)
+    EXPECT_NEAR(automatic.estimate[j], newton_cg.estimate[j], 1e-7) << automatic.terms[j];
+  // One pass per iteration (and per rejected step) against Newton-CG's three or more.
+  EXPECT_LT(automatic.passes, newton_cg.passes);
+  // The value reported is the objective at the estimate.
+  LogisticCpuObjective objective(rows, true, 0);
+  std::vector<double> theta(automatic.estimate), gradient(theta.size());
+  const double nll = objective.value_gradient(theta.data(), gradient.data());
+  EXPECT_LT(relative_error(automatic.nll, nll), 1e-13);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rows, DenseNewton,
+    ::testing::Values(DenseNewtonCase{5000, true, "newton (exact Hessian)", "exact_penalized"},
+                      DenseNewtonCase{5000, false, "newton (exact Hessian)", "exact_mle"},
+                      DenseNewtonCase{300000, false, "newton (Hessian from a sample of rows)", "sampled_mle"},
+                      DenseNewtonCase{300000, true, "newton (Hessian from a sample of rows)", "sampled_penalized"}),
+    [](const ::testing::TestParamInfo<DenseNewtonCase>& info) { return info.param.name; });
+
 TEST(Newman, ConvergesOnABipartiteStar) {
   // Every item against one reference: the plain simultaneous update swings forever here.
   Comparisons data;

@@ -119,6 +119,19 @@ OptimizerResult minimize_lbfgs(Objective& objective, double* theta, const Optimi
 OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, const DiagonalPenalty& penalty,
                                 double* theta, const OptimizerSettings& settings, int threads);
 
+// Newton's method with the exact Hessian for logistic regression on dense rows (few columns):
+// one pass per iteration gives the value, the gradient and X^T diag(w p (1 - p)) X (symmetric
+// rank-k updates over blocks of rows), the step comes from a Cholesky factorization of the
+// penalized Hessian, and a backtracking (Armijo) line search keeps the objective decreasing.
+// Parameters: the intercept (when `intercept`), then the coefficients; theta is the start on
+// entry, the optimum on exit. Same stopping rule as the other solvers; result.value is the
+// penalized objective and result.passes the passes over the rows. CPU only (OpenMP).
+// Above 2 kDenseNewtonSampleRows rows the Hessian comes from every k-th block of rows, about
+// kDenseNewtonSampleRows of them (the value and gradient from all rows).
+constexpr std::size_t kDenseNewtonSampleRows = 131072;
+OptimizerResult minimize_logistic_dense_newton(const Rows& data, bool intercept, const DiagonalPenalty& penalty,
+                                               double* theta, const OptimizerSettings& settings, int threads);
+
 // Newton-CG or L-BFGS through the seam (Solver::automatic and Solver::newman run Newton-CG:
 // Newman's iteration needs the comparisons, see minimize_newman).
 OptimizerResult minimize(Objective& objective, double* theta, Solver solver,
