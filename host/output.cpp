@@ -26,6 +26,21 @@ std::string format_double(double value) {
 
 namespace {
 
+// format_double appended in place (no temporary string): the tables of a million items.
+void append_double(std::string& out, double value) {
+  if (std::isnan(value)) return;
+  if (std::isinf(value)) {
+    out += value > 0 ? "inf" : "-inf";
+    return;
+  }
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  out.append(buffer, result.ptr);
+}
+
+// csv_field appended in place.
+void append_csv_field(std::string& out, const std::string& s);
+
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r\t") == std::string::npos) return s;
   std::string out = "\"";
@@ -34,6 +49,13 @@ std::string csv_field(const std::string& s) {
     out += c;
   }
   return out + "\"";
+}
+
+void append_csv_field(std::string& out, const std::string& s) {
+  if (s.find_first_of(",\"\n\r\t") == std::string::npos)
+    out += s;
+  else
+    out += csv_field(s);
 }
 
 std::string json_string(const std::string& s) {
@@ -197,24 +219,32 @@ std::string format_bradley_terry(const BradleyTerryFit& fit, OutputFormat format
   const UncertaintyColumns extra = uncertainty_columns(fit);  // strength, se, robust_se, ci on scale.scale
   std::ostringstream out;
   if (format == OutputFormat::csv) {
-    out << "item,strength,se,elo,elo_se,wins,losses,ties,games,rank" << uncertainty_header(extra)
-        << bootstrap_header(fit) << "\n";
+    std::string text = "item,strength,se,elo,elo_se,wins,losses,ties,games,rank" + uncertainty_header(extra) +
+                       bootstrap_header(fit) + "\n";
+    text.reserve(text.size() + 128 * n);
     for (std::size_t r = 0; r < n; ++r) {
       const std::size_t i = order[r];
       const ScaledEstimate v = scaled_item(fit, i, scale.scale, offset);
-      out << csv_field(fit.item_names[i]) << ',' << format_double(v.strength) << ','
-          << format_double(v.se) << ',' << format_double(offset + kEloScale * fit.strength[i]) << ','
-          << format_double(kEloScale * fit.se[i]) << ',' << format_double(fit.wins[i]) << ','
-          << format_double(fit.losses[i]) << ',' << format_double(fit.ties[i]) << ','
-          << format_double(fit.games[i]) << ',' << r + 1 << uncertainty_csv(extra, v)
-          << bootstrap_item(fit, i, scale.scale, offset, fields_csv) << '\n';
+      append_csv_field(text, fit.item_names[i]);
+      const double numbers[] = {v.strength,   v.se,          offset + kEloScale * fit.strength[i],
+                                kEloScale * fit.se[i], fit.wins[i], fit.losses[i],
+                                fit.ties[i],  fit.games[i]};
+      for (const double number : numbers) {
+        text += ',';
+        append_double(text, number);
+      }
+      text += ',';
+      text += std::to_string(r + 1);
+      text += uncertainty_csv(extra, v);
+      text += bootstrap_item(fit, i, scale.scale, offset, fields_csv);
+      text += '\n';
     }
     if (fit.has_home) {
       const ScaledEstimate v = scaled_home(fit, scale.scale);
-      out << "(home)," << format_double(v.strength) << ',' << format_double(v.se) << ",,,,,,,"
-          << uncertainty_csv(extra, v) << bootstrap_home(fit, scale.scale, fields_csv) << "\n";
+      text += "(home)," + format_double(v.strength) + ',' + format_double(v.se) + ",,,,,,," +
+              uncertainty_csv(extra, v) + bootstrap_home(fit, scale.scale, fields_csv) + "\n";
     }
-    return out.str();
+    return text;
   }
   // JSON
   out << "{\n  \"model\": \"bradley-terry\",\n";

@@ -66,5 +66,11 @@ run "BT 100 x 1e6 heavy, MLE (auto: aggregated)" bt "$work/bt.csv"
 run "BT 100 x 1e6 heavy, MLE (newman, --aggregate off)" bt "$work/bt.csv" --solver newman --aggregate off
 rm -f "$work/bt.csv"
 "$btfit" simulate rows --rows 1e6 --features 100 --seed 1 --out "$work/rows.csv"
+run "logistic 1e6 x 100 (auto)" logistic "$work/rows.csv"
 run "logistic 1e6 x 100 (newton)" logistic "$work/rows.csv" --solver newton
 run "logistic 1e6 x 100 (lbfgs)" logistic "$work/rows.csv" --solver lbfgs
+rm -f "$work/rows.csv"
+# The top of the ladder: 1e8 comparisons (a 2.2 GB CSV) among 1e6 items, for time and peak
+# memory per comparison.
+"$btfit" simulate comparisons --items 1e6 --comparisons 1e8 --seed 1 --out "$work/bt.csv"
+run "BT 1e6 x 1e8 uniform, l2 1 (auto)" bt "$work/bt.csv" --l2 1
