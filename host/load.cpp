@@ -191,7 +191,30 @@ void read_comparison_records(CsvReader& reader, const ComparisonLayout& layout, 
   const std::size_t n_fields = header.size();
   bool reserved = false;
   DeferredInterner items(dict);
-  while (reader.next(fields)) {
+  // The fast path of a two-column file (winner, loser): a line without quotes is cut at its
+  // one delimiter, no field list; anything else (more delimiters, empty or equal names) goes
+  // the general way below, which gives the same result or the error.
+  const bool two_names = n_fields == 2 && !ab_layout && !has_count && !has_neutral && !has_cluster;
+  const char delimiter = reader.delimiter();
+  std::string_view raw;
+  while (reader.next_raw(&raw, fields)) {
+    if (two_names && reserved && !raw.empty()) {
+      const auto* cut = static_cast<const char*>(std::memchr(raw.data(), delimiter, raw.size()));
+      if (cut != nullptr) {
+        const auto at = static_cast<std::size_t>(cut - raw.data());
+        const std::string_view first = trim(raw.substr(0, at)), second = trim(raw.substr(at + 1));
+        if (!first.empty() && !second.empty() && first != second &&
+            second.find(delimiter) == std::string_view::npos) {
+          const std::string_view winner = col_a == 0 ? first : second, loser = col_a == 0 ? second : first;
+          items.push(winner, data.a);
+          items.push(loser, data.b);
+          data.outcome2.push_back(2);
+          if (layout.home_flags) data.at_home.push_back(1);  // side a at home, no neutral column
+          continue;
+        }
+      }
+    }
+    if (!raw.empty()) reader.split(raw, fields);
     check_field_count(reader, n_fields, fields.size());
     const std::string_view name_a = trim(fields[col_a]);
     const std::string_view name_b = trim(fields[col_b]);

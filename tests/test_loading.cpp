@@ -273,6 +273,37 @@ TEST_F(Loading, DenseRowsInEveryNumberFormLoadExactly) {
   }
 }
 
+// Two-column files take a fast path (a line cut at its one delimiter); every line it does
+// not take goes the general way, with the general messages. Columns in either order, spaces
+// around names, quoted names and bad lines after the first.
+TEST_F(Loading, TwoColumnFilesReadAsTheGeneralPath) {
+  const std::string good = write("two.csv", "loser,winner\nb,a\n c , a\n\"d, e\",b\nc,\"a\"\r\nb,c\n");
+  ComparisonColumns columns;
+  columns.load.threads = 1;
+  const Comparisons data = load_comparisons(good, columns);
+  ASSERT_EQ(data.size(), 5u);
+  const std::vector<std::string> names = {"a", "b", "c", "d, e"};
+  ASSERT_EQ(data.item_names, names);
+  const std::vector<std::uint32_t> winners = {0, 0, 1, 0, 2}, losers = {1, 2, 3, 2, 1};
+  EXPECT_EQ(data.a, winners);
+  EXPECT_EQ(data.b, losers);
+  for (auto y2 : data.outcome2) EXPECT_EQ(y2, 2);
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"winner,loser\na,b\nc,c\n", "bad1.csv:3:2: self-comparison"},
+      {"winner,loser\na,b\n,c\n", "bad2.csv:3:1: column \"winner\": empty item name"},
+      {"winner,loser\na,b\nc, \n", "bad3.csv:3:2: column \"loser\": empty item name"},
+      {"winner,loser\na,b\nc,d,e\n", "bad4.csv:3"}};
+  for (const auto& [content, expected] : bad) {
+    const std::string name = expected.substr(0, expected.find(':'));
+    try {
+      load_comparisons(write(name, content), columns);
+      ADD_FAILURE() << name << " loaded";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST_F(ParallelLoading, ComparisonsMatchTheStreamingReader) {
   for (bool quotes : {false, true}) {
     const std::string file = write("in.csv", messy_comparisons(3000, quotes ? 5 : 6, quotes));
