@@ -483,7 +483,7 @@ def markdown(all_results, args, load_before, load_after):
         platform.python_version(), versions()))
     lines.append("Load average (1 min) before and after: %.2f, %.2f. Times are the best of %d runs (one run "
                  "above %.0e rows)%s." % (load_before, load_after, args.repeat, args.repeat_max_rows,
-        "; the machine was shared with other builds, so they are upper bounds" if max(load_before, load_after) > 1.5
+        "; the load average shows other work on the machine, so they are upper bounds" if max(load_before, load_after) > 1.5
         else ""))
     lines.append("")
     lines.append("Command: `python3 tools/bench_peers.py%s --repeat %d --repeat-max-rows %.0e --timeout %d`" % (
