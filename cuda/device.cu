@@ -118,6 +118,34 @@ void device_memory(std::size_t* free_bytes, std::size_t* total_bytes) {
   if (total_bytes != nullptr) *total_bytes = total;
 }
 
+double copy_bandwidth(std::size_t bytes) {
+  BTFIT_CUDA_CHECK(cudaSetDevice(0));
+  void* source = nullptr;
+  void* target = nullptr;
+  BTFIT_CUDA_CHECK(cudaMalloc(&source, bytes));
+  BTFIT_CUDA_CHECK(cudaMalloc(&target, bytes));
+  cudaEvent_t start{}, stop{};
+  BTFIT_CUDA_CHECK(cudaEventCreate(&start));
+  BTFIT_CUDA_CHECK(cudaEventCreate(&stop));
+  BTFIT_CUDA_CHECK(cudaMemset(source, 1, bytes));
+  BTFIT_CUDA_CHECK(cudaMemcpy(target, source, bytes, cudaMemcpyDeviceToDevice));  // warm-up
+  float best_ms = 1e30f;
+  for (int r = 0; r < 5; ++r) {
+    BTFIT_CUDA_CHECK(cudaEventRecord(start));
+    BTFIT_CUDA_CHECK(cudaMemcpy(target, source, bytes, cudaMemcpyDeviceToDevice));
+    BTFIT_CUDA_CHECK(cudaEventRecord(stop));
+    BTFIT_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0.0f;
+    BTFIT_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    best_ms = ms < best_ms ? ms : best_ms;
+  }
+  BTFIT_CUDA_CHECK(cudaEventDestroy(start));
+  BTFIT_CUDA_CHECK(cudaEventDestroy(stop));
+  BTFIT_CUDA_CHECK(cudaFree(source));
+  BTFIT_CUDA_CHECK(cudaFree(target));
+  return 2.0 * static_cast<double>(bytes) / (1e-3 * static_cast<double>(best_ms));
+}
+
 std::string device_description() {
   cudaDeviceProp properties{};
   BTFIT_CUDA_CHECK(cudaGetDeviceProperties(&properties, 0));

@@ -22,6 +22,11 @@ void device_memory(std::size_t* free_bytes, std::size_t* total_bytes);
 // Device name and compute capability of device 0, for summaries.
 std::string device_description();
 
+// Device-to-device copy bandwidth of device 0 over a buffer of `bytes` (bytes read plus
+// written per second, best of several cudaMemcpy calls timed with events): the ceiling a
+// pass that streams its data is measured against.
+double copy_bandwidth(std::size_t bytes);
+
 // How the Bradley-Terry gradient, Hessian-vector product and diagonal, each a scatter of
 // per-comparison terms onto the items, are summed.
 struct BradleyTerryCudaOptions {

@@ -36,6 +36,17 @@ bool cuda_device_available(std::string* reason) {
 #endif
 }
 
+double cuda_copy_bandwidth(std::size_t bytes) {
+  std::string reason;
+  if (!cuda_device_available(&reason)) throw BackendError("no CUDA device: " + reason);
+#if defined(BTFIT_WITH_CUDA)
+  return cuda::copy_bandwidth(bytes);
+#else
+  (void)bytes;
+  return 0.0;
+#endif
+}
+
 namespace {
 
 // Decides cpu or cuda; for cuda, checks that the data fit in device memory.

@@ -106,6 +106,98 @@ void print(const Row& r, std::size_t data_bytes_per_row) {
 
 }  // namespace
 
+// `btfit_bench passes`: one data objective's passes on one device, timed against the device's
+// copy bandwidth, on simulated data held in memory (no file): value+gradient and a
+// Hessian-vector product, then batched value+gradient for K vectors in one pass. Bytes of a
+// pass are those of the data read once (Bradley-Terry: two 4-byte ids and an outcome byte per
+// comparison; dense rows: 8 bytes per entry and 8 per label); "x floor" is the pass over
+// bytes / copy bandwidth, and "x K=1" a batched pass against the single one.
+struct PassTiming {
+  double single = 0.0, hessian_vector = 0.0;
+  std::vector<std::pair<std::size_t, double>> batches;  // K, seconds per batched pass
+};
+
+template <class Call>
+double best_seconds(int repeat, Call&& call) {
+  call();  // warm-up (first-touch, device transfers, lazy buffers)
+  double best = 1e300;
+  for (int r = 0; r < repeat; ++r) {
+    const auto t = Clock::now();
+    call();
+    best = std::min(best, since(t));
+  }
+  return best;
+}
+
+PassTiming time_passes(btfit::Objective& objective, const std::vector<std::size_t>& batches, int repeat) {
+  PassTiming timing;
+  const std::size_t p = objective.n_params();
+  std::vector<double> theta(p), gradient(p), v(p), hv(p);
+  for (std::size_t j = 0; j < p; ++j) {
+    theta[j] = 0.3 * std::sin(1.0 + static_cast<double>(j));
+    v[j] = std::cos(static_cast<double>(j));
+  }
+  timing.single = best_seconds(repeat, [&] { objective.value_gradient(theta.data(), gradient.data()); });
+  timing.hessian_vector = best_seconds(repeat, [&] { objective.hessian_vector(v.data(), hv.data()); });
+  for (const std::size_t k : batches) {
+    std::vector<double> thetas(k * p), values(k), gradients(k * p);
+    for (std::size_t i = 0; i < k; ++i)
+      for (std::size_t j = 0; j < p; ++j) thetas[i * p + j] = theta[j] + 1e-3 * static_cast<double>(i);
+    timing.batches.emplace_back(
+        k, best_seconds(repeat, [&] { objective.value_gradient_batch(thetas.data(), k, values.data(), gradients.data()); }));
+  }
+  return timing;
+}
+
+void print_passes(const char* data, const std::string& device, double bytes, double bandwidth, const PassTiming& t) {
+  const double floor = bytes / bandwidth;
+  auto line = [&](const std::string& kernel, std::size_t k, double seconds) {
+    std::printf("| %s | %s | %s | %zu | %.5f | %.1f | %.1f | %.2f | %s |\n", data, device.c_str(), kernel.c_str(), k,
+                seconds, bytes / seconds / 1e9, bandwidth / 1e9, seconds / floor,
+                k == 1 ? "-" : (std::to_string(seconds / t.single).substr(0, 5)).c_str());
+  };
+  line("value+gradient", 1, t.single);
+  line("Hessian-vector", 1, t.hessian_vector);
+  for (const auto& [k, seconds] : t.batches) line("value+gradient batch", k, seconds);
+}
+
+int run_passes(const std::string& device_name, double comparisons, double items, double rows, double features,
+               const std::vector<std::size_t>& batches, int repeat) {
+  const btfit::Device device = device_name == "cuda" ? btfit::Device::cuda : btfit::Device::cpu;
+  const std::size_t bandwidth_bytes = std::size_t{1} << 30;
+  const double bandwidth =
+      device == btfit::Device::cuda ? btfit::cuda_copy_bandwidth(bandwidth_bytes) : copy_bandwidth(bandwidth_bytes);
+  std::printf("btfit_bench passes on %s: copy bandwidth %.1f GB/s (1 GiB buffer, read + written)\n\n",
+              device_name.c_str(), bandwidth / 1e9);
+  std::printf("| data | device | pass | K | seconds | GB/s | copy GB/s | x floor | x K=1 |\n"
+              "|---|---|---|---|---|---|---|---|---|\n");
+  if (comparisons > 0) {
+    btfit::ComparisonSimulation spec;
+    spec.n_items = static_cast<std::size_t>(items);
+    spec.n_comparisons = static_cast<std::size_t>(comparisons);
+    spec.seed = 1;
+    const btfit::Comparisons data = btfit::simulate_comparisons(spec, nullptr);
+    auto backend = btfit::make_bradley_terry_objective(data, false, device, 0);
+    const auto timing = time_passes(*backend.objective, batches, repeat);
+    char name[96];
+    std::snprintf(name, sizeof name, "BT %.0e x %.0e", items, comparisons);
+    print_passes(name, backend.device, 9.0 * static_cast<double>(data.size()), bandwidth, timing);
+  }
+  if (rows > 0) {
+    btfit::RowSimulation spec;
+    spec.n_rows = static_cast<std::size_t>(rows);
+    spec.n_features = static_cast<std::size_t>(features);
+    spec.seed = 1;
+    const btfit::Rows data = btfit::simulate_rows(spec, nullptr);
+    auto backend = btfit::make_logistic_objective(data, true, device, 0);
+    const auto timing = time_passes(*backend.objective, batches, repeat);
+    char name[96];
+    std::snprintf(name, sizeof name, "dense %.0e x %.0f", rows, features);
+    print_passes(name, backend.device, 8.0 * rows * (features + 1.0), bandwidth, timing);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"btfit_bench: load, fit and output one file and report times, passes and peak memory"};
   app.require_subcommand(1);
@@ -134,7 +226,30 @@ int main(int argc, char** argv) {
   load->add_option("FILE", file)->required();
   load->add_option("--label", load_label, "Load labeled rows with this label column (default: comparisons)");
   load->add_option("--threads", threads, "Parsing threads (0 = all available, 1 = the streaming reader)");
+  auto* passes = app.add_subcommand(
+      "passes", "Time one objective's passes (value+gradient, Hessian-vector, batches of K) on simulated data against "
+                "the copy bandwidth of the device");
+  std::string pass_device = "cpu";
+  double pass_comparisons = 1e8, pass_items = 1e6, pass_rows = 1e7, pass_features = 100;
+  std::vector<std::size_t> pass_batches = {1, 16, 256};
+  int pass_repeat = 3;
+  passes->add_option("--device", pass_device, "cpu (default) or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  passes->add_option("--comparisons", pass_comparisons, "Bradley-Terry comparisons (default 1e8; 0: none)");
+  passes->add_option("--items", pass_items, "Bradley-Terry items (default 1e6)");
+  passes->add_option("--rows", pass_rows, "Dense logistic rows (default 1e7; 0: none)");
+  passes->add_option("--features", pass_features, "Dense logistic features (default 100)");
+  passes->add_option("--batch", pass_batches, "Batch sizes K (default 1 16 256)")->delimiter(',');
+  passes->add_option("--repeat", pass_repeat, "Timed passes per kernel, best kept (default 3)");
   CLI11_PARSE(app, argc, argv);
+  if (*passes) {
+    try {
+      return run_passes(pass_device, pass_comparisons, pass_items, pass_rows, pass_features, pass_batches,
+                        pass_repeat);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "btfit_bench: %s\n", e.what());
+      return 1;
+    }
+  }
   if (*load) {
     try {
       const auto t = Clock::now();

@@ -17,7 +17,8 @@
 # Dependencies come from .deps in the repository root when present (packed on a machine with
 # network by shared/device/pack-deps.sh: Eigen, CLI11, GoogleTest), else from the system.
 # Outputs go to $OUT when it is set, else to DIR/gpu-check-out: gpu-check.log (everything),
-# summary.txt (the table), tests.xml (GoogleTest's report), bench.txt, fits.json.
+# summary.txt (the table), tests.xml (GoogleTest's report), bench.txt, passes.md (the pass
+# timings against the copy bandwidth), fits.json.
 # Sizes of the fit comparison: GPU_CHECK_COMPARISONS (default 10000000) comparisons among
 # GPU_CHECK_ITEMS (default 100000) items.
 set -uo pipefail
@@ -46,6 +47,8 @@ log=$out/gpu-check.log
 summary=$out/summary.txt
 : >"$log"
 rows=$build_dir/gpu-check-rows.tsv
+passes_out=$out/passes.md
+: >"$passes_out"
 : >"$rows"
 comparisons=${GPU_CHECK_COMPARISONS:-10000000}
 items=${GPU_CHECK_ITEMS:-100000}
@@ -106,6 +109,10 @@ print_table() {
       printf '%-28s %-8s %8s  %s\n' "$name" "$status" "$seconds" "$note"
     done <"$rows"
     echo "total $(($(date +%s) - start)) s; result: $([ "$failed" -eq 0 ] && echo PASS || echo FAIL)"
+    if [ -s "$passes_out" ]; then
+      echo
+      cat "$passes_out"
+    fi
   } | tee "$summary"
 }
 
@@ -242,6 +249,7 @@ fi
 bench_out=$out/bench.txt
 : >"$bench_out"
 export BENCH_OUT=$bench_out
+export PASSES_OUT=$passes_out
 bench_device=cuda
 [ "$cpu_only" -eq 1 ] && bench_device=cpu
 if [ ! -x "$bench" ]; then
@@ -257,6 +265,23 @@ else
       --scenario "BT $items x $comparisons $bench_device $solver" "${header[@]}"
     header=()
   done
+fi
+
+# 7b. Passes against the card's copy bandwidth (btfit_bench passes): a Bradley-Terry
+# value+gradient and Hessian-vector pass over 1e8 comparisons among 1e6 items and over 1e7 x 100
+# dense rows, and batched value+gradient for K = 1, 16, 256, on simulated data in memory.
+# With --cpu-only, small sizes on the CPU (the same code).
+if [ -x "$bench" ] && timeout 10 "$bench" passes --help >/dev/null 2>&1; then
+  if [ "$cpu_only" -eq 1 ]; then
+    passes_args=(--device cpu --comparisons 1e6 --items 1e4 --rows 1e5 --features 100 --batch 1,16 --repeat 2)
+  else
+    passes_args=(--device cuda --repeat 2)
+  fi
+  # shellcheck disable=SC2016 # the arguments expand in the inner shell
+  step "passes $bench_device" 150 30 bash -c 'set -o pipefail; "$@" 2>&1 | tee "$PASSES_OUT"' _ \
+    "$bench" passes "${passes_args[@]}"
+else
+  row "passes" skipped 0 "no btfit_bench passes in this build"
 fi
 
 # ---------------------------------------------------------------------------------------

@@ -30,4 +30,8 @@ BackendChoice make_logistic_objective(const Rows& data, bool intercept, Device d
 bool built_with_cuda();
 bool cuda_device_available(std::string* reason);
 
+// The CUDA device's copy bandwidth (bytes read plus written per second) over a buffer of
+// `bytes`, for benchmarks. Throws BackendError without CUDA support or a usable device.
+double cuda_copy_bandwidth(std::size_t bytes);
+
 }  // namespace btfit
