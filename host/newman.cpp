@@ -55,9 +55,6 @@ constexpr double kRestartGrowth = 4.0;
 constexpr std::size_t kRowsPerThread = 100000;
 // Iterations over which the convergence rate is measured for settings.newman_pass_budget.
 constexpr std::size_t kRateWindow = 5;
-// Largest |x_i - midpoint| (plus |h|) for which a pass works with worths exp(x_i - midpoint):
-// exp(600) = 3.8e260 leaves room for the sum of two without overflow, exp(-600) no underflow.
-constexpr double kWorthRange = 600.0;
 // Work per parameter (a step, a worth) is shared between threads from this many parameters.
 constexpr std::size_t kParallelItems = 20000;
 // Largest |x_i - midpoint| for which a tiled pass also computes the NLL (products of 32 sums of
@@ -316,14 +313,9 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
   double pass_nll = std::numeric_limits<double>::quiet_NaN();  // the NLL at the last pass's point
   auto pass = [&](const double* x) {
     const double h = home_advantage ? x[n_items] : 0.0;
-    double lowest = 0.0, highest = 0.0;
-    if (n_items > 0) lowest = highest = x[0];
-    for (std::size_t j = 1; j < n_items; ++j) {
-      lowest = std::min(lowest, x[j]);
-      highest = std::max(highest, x[j]);
-    }
-    const double middle = 0.5 * (lowest + highest);
-    const bool use_worth = 0.5 * (highest - lowest) + std::fabs(h) <= kWorthRange;
+    const StrengthSpan span = strength_span(x, n_items);
+    const double middle = span.middle;
+    const bool use_worth = span.half_range + std::fabs(h) <= kWorthRange;
     if (use_worth) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (n_items >= kParallelItems)
       for (std::ptrdiff_t j = 0; j < static_cast<std::ptrdiff_t>(n_items); ++j)
@@ -335,7 +327,7 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
     // 2 kValueRange: NLL = sum over wins of log(pi_w + pi_l) - log(pi_w), the second sum being
     // sum_i wins_i (x_i - m), from the win counts.
     const bool with_value =
-        use_worth && tiled && tiles.weight.empty() && 0.5 * (highest - lowest) <= kValueRange;
+        use_worth && tiled && tiles.weight.empty() && span.half_range <= kValueRange;
     pass_nll = std::numeric_limits<double>::quiet_NaN();
 #pragma omp parallel num_threads(threads)
     {

@@ -23,6 +23,16 @@ int resolve_threads(int threads) {
   return std::max(1, omp_get_max_threads());
 }
 
+StrengthSpan strength_span(const double* theta, std::size_t n) {
+  if (n == 0) return {};
+  double lowest = theta[0], highest = theta[0];
+  for (std::size_t j = 1; j < n; ++j) {
+    lowest = std::min(lowest, theta[j]);
+    highest = std::max(highest, theta[j]);
+  }
+  return {0.5 * (lowest + highest), 0.5 * (highest - lowest)};
+}
+
 namespace {
 
 // Adds the per-thread buffers (threads x n, row-major) into out (n).
@@ -109,14 +119,9 @@ double BradleyTerryCpuObjective::value(const double* theta) {
   // max(pi_a, pi_b) with the worths pi_i = exp(theta_i - m) (pi_a times e^h at home): exact
   // to rounding while no worth overflows or underflows (|theta_i - m| + |h| <= 600), which
   // holds unless the strengths span more than 1200; beyond that, one exp per comparison.
-  double lowest = 0.0, highest = 0.0;
-  if (n_items_ > 0) lowest = highest = theta[0];
-  for (std::size_t j = 1; j < n_items_; ++j) {
-    lowest = std::min(lowest, theta[j]);
-    highest = std::max(highest, theta[j]);
-  }
-  const double middle = 0.5 * (lowest + highest);
-  const bool use_worth = 0.5 * (highest - lowest) + std::fabs(h) <= 600.0;
+  const StrengthSpan span = strength_span(theta, n_items_);
+  const double middle = span.middle;
+  const bool use_worth = span.half_range + std::fabs(h) <= kWorthRange;
   std::vector<double> worth(use_worth ? n_items_ : 0);
   if (use_worth) {
 #pragma omp parallel for num_threads(threads_) schedule(static) if (n_items_ > 100000)

@@ -94,4 +94,15 @@ class LogisticCpuObjective : public Objective {
 
 int resolve_threads(int threads);
 
+// Worths pi_i = exp(theta_i - middle) of Bradley-Terry strengths, middle the midpoint of
+// theta[0..n): they neither overflow nor underflow while half_range (plus |h| with a home
+// advantage) stays within kWorthRange, so a sigmoid of s_a - s_b is pi_a / (pi_a + pi_b), a
+// division instead of an exp (host/newman.cpp, BradleyTerryCpuObjective::value).
+constexpr double kWorthRange = 600.0;  // exp(600) = 3.8e260: the sum of two still fits
+struct StrengthSpan {
+  double middle = 0.0;
+  double half_range = 0.0;
+};
+StrengthSpan strength_span(const double* theta, std::size_t n);
+
 }  // namespace btfit
