@@ -32,6 +32,10 @@ std::string_view trim(std::string_view text) {
 
 namespace {
 
+// The powers of ten that are exact in a double (Clinger's fast path, parse_short_decimal).
+constexpr double kPowers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                              1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
 // Clinger's fast path (W. D. Clinger 1990, "How to read floating point numbers accurately"):
 // a decimal whose digits form an integer m <= 2^53 and whose power of ten 10^e has |e| <= 22
 // is m * 10^e or m / 10^-e with both operands exact, so one correctly rounded operation gives
@@ -39,8 +43,6 @@ namespace {
 // decimals) nearly always take it. Returns false for anything else (more digits, larger
 // exponents, inf, nan, malformed text): the caller then asks std::from_chars.
 bool parse_decimal_fast(const char* p, const char* last, double* out) {
-  static constexpr double kPowers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-                                       1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
   const bool negative = p < last && *p == '-';
   if (negative) ++p;
   std::uint64_t m = 0;
@@ -112,7 +114,6 @@ std::uint64_t digits_value(std::uint64_t w, int n) {
 }  // namespace
 
 const char* parse_short_decimal(const char* p, const char* end, double* out) {
-  static constexpr double kPowers[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7};
   static constexpr std::uint64_t kScale[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
   if (end - p < 9) return nullptr;
   const bool negative = *p == '-';

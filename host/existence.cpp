@@ -168,9 +168,6 @@ std::string strongly_connected_message(std::size_t n) {
          " items): every item won and lost against the rest, so finite maximum-likelihood strengths exist.\n";
 }
 
-}  // namespace
-
-namespace {
 
 // The analysis of the whole graph: `data` holds the comparisons (their item_names may be
 // empty), n the number of items, names their names.
@@ -385,35 +382,27 @@ BradleyTerryDiagnosis diagnose_bradley_terry(const Comparisons& data, const Brad
   // the records between components). That graph is small when C is most of the items.
   Comparisons reduced;
   const bool weighted = data.has_weights();
-  for (std::size_t k = 0; k < data.size(); ++k) {
-    if (mark[data.a[k]] == 3 && mark[data.b[k]] == 3) continue;
-    if (!(data.w(k) > 0.0)) continue;
-    reduced.a.push_back(data.a[k]);
-    reduced.b.push_back(data.b[k]);
-    reduced.outcome2.push_back(data.outcome2[k]);
-    if (weighted) reduced.weight.push_back(data.weight[k]);
-  }
+  auto append = [&](std::uint32_t a, std::uint32_t b, std::uint8_t y2, double w) {
+    reduced.a.push_back(a);
+    reduced.b.push_back(b);
+    reduced.outcome2.push_back(y2);
+    if (weighted) reduced.weight.push_back(w);
+  };
+  for (std::size_t k = 0; k < data.size(); ++k)
+    if ((mark[data.a[k]] != 3 || mark[data.b[k]] != 3) && data.w(k) > 0.0)
+      append(data.a[k], data.b[k], data.outcome2[k], data.w(k));
   std::uint32_t previous = 0, first_in_c = 0;
   bool any = false;
   for (std::uint32_t i = 0; i < n; ++i) {
     if (mark[i] != 3) continue;
-    if (any) {
-      reduced.a.push_back(i);  // previous -> i: i beat previous
-      reduced.b.push_back(previous);
-      reduced.outcome2.push_back(2);
-      if (weighted) reduced.weight.push_back(1.0);
-    } else {
+    if (any)
+      append(i, previous, 2, 1.0);  // previous -> i: i beat previous
+    else
       first_in_c = i;
-    }
     previous = i;
     any = true;
   }
-  if (root_size > 1) {
-    reduced.a.push_back(first_in_c);  // close the cycle
-    reduced.b.push_back(previous);
-    reduced.outcome2.push_back(2);
-    if (weighted) reduced.weight.push_back(1.0);
-  }
+  if (root_size > 1) append(first_in_c, previous, 2, 1.0);  // close the cycle
   return diagnose_graph(reduced, n, data.item_names, options);
 }
 

@@ -337,8 +337,8 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
     mean /= static_cast<double>(n);
     for (std::size_t i = 0; i < n; ++i) theta[i] -= mean;
   }
-  if (fit.solver == "newman" && std::isfinite(opt.data_value)) {
-    fit.nll = opt.data_value;  // from Newman's last pass (the centring does not change it)
+  if (std::isfinite(opt.data_value)) {
+    fit.nll = opt.data_value;  // from the solver's last pass (the centring does not change it)
     fit.objective = fit.nll + penalty.value(theta.data());
   } else {
     fit.objective = objective.value(theta.data());

@@ -314,9 +314,9 @@ LogisticFit fit_logistic(const Rows& data, const LogisticOptions& options) {
   }
   fit.optimizer_status = to_string(opt.status);
   fit.status = opt.status == OptimizerStatus::converged ? FitStatus::converged : FitStatus::not_converged;
-  if (dense_newton && theta_from_optimizer) {
-    fit.objective = opt.value;  // from the solver's last pass
-    fit.nll = opt.value - penalty.value(theta.data());
+  if (theta_from_optimizer && std::isfinite(opt.data_value)) {
+    fit.objective = opt.value;  // from the solver's last pass (the dense-row Newton method)
+    fit.nll = opt.data_value;
     fit.gradient_norm = opt.gradient_norm;
   } else {
     std::vector<double> g(p);

@@ -434,17 +434,19 @@ bool parse_dense_line(std::string_view line, char delimiter, const std::vector<s
   const char* p = line.data();
   const char* const end = p + line.size();
   const std::size_t n_fields = role.size();
+  auto delimiter_after = [&](const char* from) {  // the end of the field starting at `from`
+    const void* d = std::memchr(from, delimiter, static_cast<std::size_t>(end - from));
+    return d ? static_cast<const char*>(d) : end;
+  };
   for (std::size_t c = 0; c < n_fields; ++c) {
     const char* field_end;
     double v = 0.0;
     if (role[c] == kIgnored) {
-      const void* d = std::memchr(p, delimiter, static_cast<std::size_t>(end - p));
-      field_end = d ? static_cast<const char*>(d) : end;
+      field_end = delimiter_after(p);
     } else {
       field_end = parse_short_decimal(p, end, &v);
       if (field_end == nullptr || (field_end < end && *field_end != delimiter)) {
-        const void* d = std::memchr(p, delimiter, static_cast<std::size_t>(end - p));
-        field_end = d ? static_cast<const char*>(d) : end;
+        field_end = delimiter_after(p);
         if (!parse_double(std::string_view(p, static_cast<std::size_t>(field_end - p)), &v) || !std::isfinite(v))
           return false;
       }

@@ -35,6 +35,7 @@ constexpr int kMaxHalvings = 40;
 constexpr double kRoundingLevel = 1e-10;
 
 struct DensePass {
+  double nll = 0.0;
   double value = 0.0;  // NLL + penalty
   Eigen::VectorXd gradient;
   Eigen::MatrixXd hessian;  // lower triangle filled
@@ -77,12 +78,10 @@ void evaluate(const Rows& data, std::size_t offset, const DiagonalPenalty& penal
         resid[i] = terms.residual;
         root[i] = std::sqrt(terms.curvature);
       }
-      if (offset) {
-        g[0] += resid.head(rows).sum();
-        scaled.col(0).head(rows) = root.head(rows);
-      }
+      if (offset) g[0] += resid.head(rows).sum();
       g.tail(static_cast<Eigen::Index>(nf)).noalias() += x.transpose() * resid.head(rows);
-      if (static_cast<std::size_t>(bb) % stride != 0) continue;
+      if (static_cast<std::size_t>(bb) % stride != 0) continue;  // not in the Hessian's sample
+      if (offset) scaled.col(0).head(rows) = root.head(rows);
       scaled.block(0, static_cast<Eigen::Index>(offset), rows, static_cast<Eigen::Index>(nf)).noalias() =
           root.head(rows).asDiagonal() * x;
       h.selfadjointView<Eigen::Lower>().rankUpdate(scaled.topRows(rows).transpose());
@@ -106,6 +105,7 @@ void evaluate(const Rows& data, std::size_t offset, const DiagonalPenalty& penal
   penalty.curvature(theta, curvature.data());
   penalty.add_gradient(theta, out->gradient.data());
   for (std::size_t j = 0; j < p; ++j) out->hessian(static_cast<Eigen::Index>(j), static_cast<Eigen::Index>(j)) += curvature[j];
+  out->nll = out->value;
   out->value += penalty.value(theta);
 }
 
@@ -139,6 +139,7 @@ OptimizerResult minimize_logistic_dense_newton(const Rows& data, bool intercept,
   Eigen::VectorXd step(pp), candidate(pp);
   for (int iteration = 0;; ++iteration) {
     result.value = here.value;
+    result.data_value = here.nll;
     result.gradient_norm = here.gradient.norm();
     if (!std::isfinite(here.value) || !std::isfinite(result.gradient_norm)) {
       result.status = OptimizerStatus::numeric_error;

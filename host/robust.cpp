@@ -86,18 +86,30 @@ bool cluster_factor(const ClusterGroups& groups, std::size_t k_params, double* f
   return true;
 }
 
-// Adds u u^T over the touched entries of a sparse score vector, then clears them.
-void add_sparse_outer(std::vector<double>& u, std::vector<Eigen::Index>& touched, std::vector<char>& seen,
-                      Eigen::MatrixXd& meat) {
-  for (const auto i : touched)
-    for (const auto j : touched)
-      meat(i, j) += u[static_cast<std::size_t>(i)] * u[static_cast<std::size_t>(j)];
-  for (const auto i : touched) {
-    u[static_cast<std::size_t>(i)] = 0.0;
-    seen[static_cast<std::size_t>(i)] = 0;
+// One cluster's score vector u, kept sparse: add() sums into it and records the entries
+// touched; add_outer_to() adds u u^T over those entries to the meat and clears u.
+struct SparseScore {
+  explicit SparseScore(std::size_t p) : u(p, 0.0), seen(p, 0) {}
+  void add(std::size_t index, double value) {
+    if (!seen[index]) {
+      seen[index] = 1;
+      touched.push_back(static_cast<Eigen::Index>(index));
+    }
+    u[index] += value;
   }
-  touched.clear();
-}
+  void add_outer_to(Eigen::MatrixXd& meat) {
+    for (const auto i : touched)
+      for (const auto j : touched) meat(i, j) += u[static_cast<std::size_t>(i)] * u[static_cast<std::size_t>(j)];
+    for (const auto i : touched) {
+      u[static_cast<std::size_t>(i)] = 0.0;
+      seen[static_cast<std::size_t>(i)] = 0;
+    }
+    touched.clear();
+  }
+  std::vector<double> u;
+  std::vector<char> seen;
+  std::vector<Eigen::Index> touched;
+};
 
 }  // namespace
 
@@ -139,26 +151,17 @@ bool bradley_terry_meat(const Comparisons& data, const double* theta, bool home,
       group_by_cluster(data.cluster, data.size(), [&](std::size_t k) { return data.w(k); });
   double factor = 1.0;
   if (!cluster_factor(groups, k_params, &factor, why)) return false;
-  std::vector<double> u(p, 0.0);
-  std::vector<char> seen(p, 0);
-  std::vector<Eigen::Index> touched;
-  auto add = [&](std::uint32_t index, double value) {
-    if (!seen[index]) {
-      seen[index] = 1;
-      touched.push_back(static_cast<Eigen::Index>(index));
-    }
-    u[index] += value;
-  };
+  SparseScore score_sum(p);
   for (std::size_t g = 0; g + 1 < groups.begin.size(); ++g) {
     if (groups.begin[g] == groups.begin[g + 1]) continue;
     for (std::size_t e = groups.begin[g]; e < groups.begin[g + 1]; ++e) {
       const std::size_t k = groups.order[e];
       const double score = data.w(k) * residual(k);
-      add(data.a[k], score);
-      add(data.b[k], -score);
-      if (flags && data.at_home[k] != 0) add(static_cast<std::uint32_t>(n), score);
+      score_sum.add(data.a[k], score);
+      score_sum.add(data.b[k], -score);
+      if (flags && data.at_home[k] != 0) score_sum.add(n, score);
     }
-    add_sparse_outer(u, touched, seen, *meat);
+    score_sum.add_outer_to(*meat);
   }
   *meat *= factor;
   return true;
@@ -252,26 +255,17 @@ bool logistic_meat(const Rows& data, const double* theta, bool intercept, Robust
     if (filled > 0) flush();
     meat->triangularView<Eigen::StrictlyUpper>() = meat->transpose();
   } else {
-    std::vector<double> u(static_cast<std::size_t>(p), 0.0);
-    std::vector<char> seen(static_cast<std::size_t>(p), 0);
-    std::vector<Eigen::Index> touched;
-    auto add = [&](std::size_t index, double value) {
-      if (!seen[index]) {
-        seen[index] = 1;
-        touched.push_back(static_cast<Eigen::Index>(index));
-      }
-      u[index] += value;
-    };
+    SparseScore score_sum(static_cast<std::size_t>(p));
     for (std::size_t g = 0; g + 1 < groups.begin.size(); ++g) {
       if (groups.begin[g] == groups.begin[g + 1]) continue;
       for (std::size_t e = groups.begin[g]; e < groups.begin[g + 1]; ++e) {
         const std::size_t i = groups.order[e];
         const double score = data.w(i) * residual(i);
-        if (o) add(0, score);
+        if (o) score_sum.add(0, score);
         for (auto f = data.row_ptr[i]; f < data.row_ptr[i + 1]; ++f)
-          add(o + data.col[f], score * data.val[f]);
+          score_sum.add(o + data.col[f], score * data.val[f]);
       }
-      add_sparse_outer(u, touched, seen, *meat);
+      score_sum.add_outer_to(*meat);
     }
   }
   *meat *= factor;

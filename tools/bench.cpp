@@ -171,17 +171,18 @@ int run_passes(const std::string& device_name, double comparisons, double items,
               device_name.c_str(), bandwidth / 1e9);
   std::printf("| data | device | pass | K | seconds | GB/s | copy GB/s | x floor | x K=1 |\n"
               "|---|---|---|---|---|---|---|---|---|\n");
+  auto report = [&](const char* name, const btfit::BackendChoice& backend, double bytes) {
+    print_passes(name, backend.device, bytes, bandwidth, time_passes(*backend.objective, batches, repeat));
+  };
+  char name[96];
   if (comparisons > 0) {
     btfit::ComparisonSimulation spec;
     spec.n_items = static_cast<std::size_t>(items);
     spec.n_comparisons = static_cast<std::size_t>(comparisons);
     spec.seed = 1;
     const btfit::Comparisons data = btfit::simulate_comparisons(spec, nullptr);
-    auto backend = btfit::make_bradley_terry_objective(data, false, device, 0);
-    const auto timing = time_passes(*backend.objective, batches, repeat);
-    char name[96];
     std::snprintf(name, sizeof name, "BT %.0e x %.0e", items, comparisons);
-    print_passes(name, backend.device, 9.0 * static_cast<double>(data.size()), bandwidth, timing);
+    report(name, btfit::make_bradley_terry_objective(data, false, device, 0), 9.0 * static_cast<double>(data.size()));
   }
   if (rows > 0) {
     btfit::RowSimulation spec;
@@ -189,11 +190,8 @@ int run_passes(const std::string& device_name, double comparisons, double items,
     spec.n_features = static_cast<std::size_t>(features);
     spec.seed = 1;
     const btfit::Rows data = btfit::simulate_rows(spec, nullptr);
-    auto backend = btfit::make_logistic_objective(data, true, device, 0);
-    const auto timing = time_passes(*backend.objective, batches, repeat);
-    char name[96];
     std::snprintf(name, sizeof name, "dense %.0e x %.0f", rows, features);
-    print_passes(name, backend.device, 8.0 * rows * (features + 1.0), bandwidth, timing);
+    report(name, btfit::make_logistic_objective(data, true, device, 0), 8.0 * rows * (features + 1.0));
   }
   return 0;
 }

@@ -77,11 +77,12 @@ struct OptimizerResult {
   double gradient_norm = 0.0;
   double initial_gradient_norm = 0.0;
   std::size_t hessian_products = 0;
-  double data_value = std::numeric_limits<double>::quiet_NaN();  // the NLL at the returned point when the
-                                                                 // solver had it from its last pass (Newman's
-                                                                 // iteration on unweighted wins), else NaN
-  std::size_t passes = 0;  // passes made by a solver that reads the data itself (Newman); the
-                           // seam solvers leave 0 (their Objective counts its own passes)
+  // The NLL at the returned point when the solver had it from its last pass (Newman's
+  // iteration on unweighted wins, the dense-row Newton method), else NaN.
+  double data_value = std::numeric_limits<double>::quiet_NaN();
+  std::size_t passes = 0;  // passes made by a solver that reads the data itself (Newman, the
+                           // dense-row Newton method, Firth); the seam solvers leave 0 (their
+                           // Objective counts its own passes)
 };
 
 // Optional per-iteration callback: (iteration, value, gradient norm).
@@ -114,8 +115,9 @@ OptimizerResult minimize_lbfgs(Objective& objective, double* theta, const Optimi
 // comparisons are added to A and B), with Anderson acceleration. Parameters: n_items
 // strengths, then h with home_advantage. theta is the start on entry, the optimum on exit.
 // The stopping rule is the one of the other solvers: ||grad f|| <= tolerance * ||grad f at
-// the start||. The objective value is not computed by the iteration: result.value is NaN
-// (evaluate it through the seam). CPU only (OpenMP).
+// the start||. result.value is NaN; result.data_value is the NLL at the optimum when the last
+// pass could give it (unweighted wins above 16384 items, strengths within a span of 40), else
+// NaN (evaluate it through the seam). CPU only (OpenMP).
 OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, const DiagonalPenalty& penalty,
                                 double* theta, const OptimizerSettings& settings, int threads);
 
@@ -125,7 +127,8 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
 // penalized Hessian, and a backtracking (Armijo) line search keeps the objective decreasing.
 // Parameters: the intercept (when `intercept`), then the coefficients; theta is the start on
 // entry, the optimum on exit. Same stopping rule as the other solvers; result.value is the
-// penalized objective and result.passes the passes over the rows. CPU only (OpenMP).
+// penalized objective, result.data_value its NLL part and result.passes the passes over the
+// rows. CPU only (OpenMP).
 // Above 2 kDenseNewtonSampleRows rows the Hessian comes from every k-th block of rows, about
 // kDenseNewtonSampleRows of them (the value and gradient from all rows).
 constexpr std::size_t kDenseNewtonSampleRows = 131072;
