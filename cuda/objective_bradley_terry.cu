@@ -513,8 +513,9 @@ std::size_t bradley_terry_device_bytes(const Comparisons& data, bool home_advant
   if (data.has_weights()) per_comparison += sizeof(double);
   if (home_advantage && data.has_home_flags()) per_comparison += sizeof(std::uint8_t);
   // While the incidence list is sorted: items in and out, entries in and out, 2n of each
-  // (32 bytes per comparison, 8 of which stay), plus the terms buffer.
-  if (options.deterministic) per_comparison += 2 * 4 * sizeof(std::uint32_t) + sizeof(double);
+  // (32 bytes per comparison, 8 of which stay), CUB's sort scratch (about as much again as
+  // the keys and values, 16 bytes), plus the terms buffer.
+  if (options.deterministic) per_comparison += 2 * 4 * sizeof(std::uint32_t) + 16 + sizeof(double);
   const std::size_t per_param = 2 * sizeof(double) + sizeof(std::uint32_t);
   constexpr std::size_t kSlack = std::size_t{64} << 20;  // partials, library scratch, context
   return n * per_comparison + p * per_param + kSlack;

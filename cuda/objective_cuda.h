@@ -27,6 +27,13 @@ std::string device_description();
 // pass that streams its data is measured against.
 double copy_bandwidth(std::size_t bytes);
 
+// The compute floors of a pass (cuda/floors.cu), for benchmarks: the double-precision rate
+// of device 0 in flops per second (fused multiply-adds, two flops each, on every
+// multiprocessor, measured), and the evaluations per second of the per-comparison maths
+// (btfit::detail::bernoulli_terms: value, residual and curvature) with no data to read.
+double fp64_rate();
+double bernoulli_rate();
+
 // How the Bradley-Terry gradient, Hessian-vector product and diagonal, each a scatter of
 // per-comparison terms onto the items, are summed.
 struct BradleyTerryCudaOptions {

@@ -613,6 +613,8 @@ std::size_t logistic_device_bytes(const Rows& data, bool intercept, const Logist
   }
   bytes += n * sizeof(double) * (data.weight.empty() ? 2 : 3);  // labels, curvature, weights
   bytes += (data.n_features + (intercept ? 1 : 0) + 2) * sizeof(double) * 2;
+  // The margins of a batched pass (rows x K, K up to 256 at a time), within their budget.
+  if (!data.sparse) bytes += std::min(kBatchChunkBytes, n * 256 * sizeof(double));
   constexpr std::size_t kSlack = std::size_t{64} << 20;  // partials, library scratch, context
   return bytes + kSlack;
 }

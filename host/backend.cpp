@@ -36,15 +36,18 @@ bool cuda_device_available(std::string* reason) {
 #endif
 }
 
-double cuda_copy_bandwidth(std::size_t bytes) {
+DeviceFloors cuda_floors(std::size_t copy_bytes) {
   std::string reason;
   if (!cuda_device_available(&reason)) throw BackendError("no CUDA device: " + reason);
+  DeviceFloors floors;
 #if defined(BTFIT_WITH_CUDA)
-  return cuda::copy_bandwidth(bytes);
+  floors.copy_bandwidth = cuda::copy_bandwidth(copy_bytes);
+  floors.fp64_rate = cuda::fp64_rate();
+  floors.bernoulli_rate = cuda::bernoulli_rate();
 #else
-  (void)bytes;
-  return 0.0;
+  (void)copy_bytes;
 #endif
+  return floors;
 }
 
 namespace {

@@ -10,12 +10,27 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "btfit/backend.h"
 #include "btfit/btfit.h"
 #include "btfit/detail/maths.h"
+
+// The CUDA objective's variants (objective_cuda.h is on the include path when btfit is built
+// with CUDA), timed next to the defaults by `btfit_bench passes --device cuda`.
+#if __has_include("objective_cuda.h")
+#include "objective_cuda.h"
+#define BENCH_HAS_CUDA_VARIANTS 1
+#else
+#define BENCH_HAS_CUDA_VARIANTS 0
+#endif
 
 namespace {
 
@@ -106,12 +121,20 @@ void print(const Row& r, std::size_t data_bytes_per_row) {
 
 }  // namespace
 
-// `btfit_bench passes`: one data objective's passes on one device, timed against the device's
-// copy bandwidth, on simulated data held in memory (no file): value+gradient and a
-// Hessian-vector product, then batched value+gradient for K vectors in one pass. Bytes of a
-// pass are those of the data read once (Bradley-Terry: two 4-byte ids and an outcome byte per
-// comparison; dense rows: 8 bytes per entry and 8 per label); "x floor" is the pass over
-// bytes / copy bandwidth, and "x K=1" a batched pass against the single one.
+// `btfit_bench passes`: one data objective's passes on one device, on simulated data held in
+// memory (no file): value+gradient, a Hessian-vector product, and batched value+gradient for
+// K vectors in one pass, each timed against two floors measured on the same device in the
+// same run:
+//   bytes floor:   the data read once (Bradley-Terry: two 4-byte ids and an outcome byte per
+//                  comparison; dense rows: 8 bytes per entry and 8 per label) over the copy
+//                  bandwidth;
+//   compute floor: its double-precision work, the per-comparison (per-row) maths K times over
+//                  the measured rate of bernoulli_terms, plus for dense rows 4 n p K flops
+//                  (X beta and X^T r; 2 n p for a Hessian-vector product) over the FP64 rate.
+// "x floor" is the pass over the larger floor; "x K=1" a batched pass over the single one.
+// On CUDA the variants of the scatter (atomics against the sorted segmented reduction of
+// --deterministic) and of dense rows (one fused read of X against two cuBLAS gemv calls) are
+// timed too, on the same data (single passes).
 struct PassTiming {
   double single = 0.0, hessian_vector = 0.0;
   std::vector<std::pair<std::size_t, double>> batches;  // K, seconds per batched pass
@@ -149,31 +172,90 @@ PassTiming time_passes(btfit::Objective& objective, const std::vector<std::size_
   return timing;
 }
 
-void print_passes(const char* data, const std::string& device, double bytes, double bandwidth, const PassTiming& t) {
-  const double floor = bytes / bandwidth;
-  auto line = [&](const std::string& kernel, std::size_t k, double seconds) {
-    std::printf("| %s | %s | %s | %zu | %.5f | %.1f | %.1f | %.2f | %s |\n", data, device.c_str(), kernel.c_str(), k,
-                seconds, bytes / seconds / 1e9, bandwidth / 1e9, seconds / floor,
+// The CPU's floors: memcpy bandwidth, FP64 rate (fused multiply-add chains on every thread)
+// and bernoulli_terms per second (the bare loop).
+double host_fp64_rate() {
+  constexpr int kChains = 64;  // eight 8-wide vectors: enough to hide the FMA latency
+  const long iterations = 1L << 22;
+  double best = 1e30;
+  double sink = 0.0;
+  int threads = 1;
+  for (int r = 0; r < 3; ++r) {
+    const auto t = Clock::now();
+    double total = 0.0;
+#pragma omp parallel reduction(+ : total)
+    {
+      double x[kChains];
+      for (int j = 0; j < kChains; ++j) x[j] = 1e-3 * j;
+      for (long i = 0; i < iterations; ++i) {
+#pragma omp simd
+        for (int j = 0; j < kChains; ++j) x[j] = std::fma(x[j], 0.999999, 1e-7);
+      }
+      for (int j = 0; j < kChains; ++j) total += x[j];
+#if defined(_OPENMP)
+#pragma omp single
+      threads = omp_get_num_threads();
+#endif
+    }
+    best = std::min(best, since(t));
+    sink += total;
+  }
+  if (sink == 42.0) std::printf(" ");
+  return 2.0 * kChains * static_cast<double>(iterations) * threads / best;
+}
+
+btfit::DeviceFloors host_floors(std::size_t copy_bytes) {
+  btfit::DeviceFloors floors;
+  floors.copy_bandwidth = copy_bandwidth(copy_bytes);
+  floors.fp64_rate = host_fp64_rate();
+  const std::size_t n = std::size_t{1} << 24;
+  floors.bernoulli_rate = static_cast<double>(n) / bare_loop_seconds(n);
+  return floors;
+}
+
+// The work of one pass: bytes of data read, and compute seconds on `floors` for K vectors.
+struct PassWork {
+  double bytes = 0.0;
+  double terms = 0.0;         // bernoulli_terms evaluations per vector
+  double flops_gradient = 0.0;  // other flops per vector of a value+gradient pass
+  double flops_hessian = 0.0;   // flops of a Hessian-vector pass
+
+  double bytes_floor(const btfit::DeviceFloors& f) const { return bytes / f.copy_bandwidth; }
+  double gradient_floor(const btfit::DeviceFloors& f, std::size_t k) const {
+    return static_cast<double>(k) * (terms / f.bernoulli_rate + flops_gradient / f.fp64_rate);
+  }
+  double hessian_floor(const btfit::DeviceFloors& f) const { return flops_hessian / f.fp64_rate; }
+};
+
+void print_passes(const std::string& data, const std::string& device, const std::string& variant,
+                  const PassWork& work, const btfit::DeviceFloors& floors, const PassTiming& t, bool batches) {
+  auto line = [&](const char* kernel, std::size_t k, double seconds, double compute_floor) {
+    const double bytes_floor = work.bytes_floor(floors);
+    std::printf("| %s | %s | %s | %s | %zu | %.5f | %.1f | %.5f | %.5f | %.2f | %s |\n", data.c_str(), device.c_str(),
+                variant.c_str(), kernel, k, seconds, work.bytes / seconds / 1e9, bytes_floor, compute_floor,
+                seconds / std::max(bytes_floor, compute_floor),
                 k == 1 ? "-" : (std::to_string(seconds / t.single).substr(0, 5)).c_str());
   };
-  line("value+gradient", 1, t.single);
-  line("Hessian-vector", 1, t.hessian_vector);
-  for (const auto& [k, seconds] : t.batches) line("value+gradient batch", k, seconds);
+  line("value+gradient", 1, t.single, work.gradient_floor(floors, 1));
+  line("Hessian-vector", 1, t.hessian_vector, work.hessian_floor(floors));
+  if (!batches) return;
+  for (const auto& [k, seconds] : t.batches) line("value+gradient batch", k, seconds, work.gradient_floor(floors, k));
 }
 
 int run_passes(const std::string& device_name, double comparisons, double items, double rows, double features,
                const std::vector<std::size_t>& batches, int repeat) {
   const btfit::Device device = device_name == "cuda" ? btfit::Device::cuda : btfit::Device::cpu;
-  const std::size_t bandwidth_bytes = std::size_t{1} << 30;
-  const double bandwidth =
-      device == btfit::Device::cuda ? btfit::cuda_copy_bandwidth(bandwidth_bytes) : copy_bandwidth(bandwidth_bytes);
-  std::printf("btfit_bench passes on %s: copy bandwidth %.1f GB/s (1 GiB buffer, read + written)\n\n",
-              device_name.c_str(), bandwidth / 1e9);
-  std::printf("| data | device | pass | K | seconds | GB/s | copy GB/s | x floor | x K=1 |\n"
-              "|---|---|---|---|---|---|---|---|---|\n");
-  auto report = [&](const char* name, const btfit::BackendChoice& backend, double bytes) {
-    print_passes(name, backend.device, bytes, bandwidth, time_passes(*backend.objective, batches, repeat));
-  };
+  const std::size_t copy_bytes = std::size_t{1} << 30;
+  const btfit::DeviceFloors floors =
+      device == btfit::Device::cuda ? btfit::cuda_floors(copy_bytes) : host_floors(copy_bytes);
+  std::printf(
+      "btfit_bench passes on %s: copy bandwidth %.1f GB/s (1 GiB buffer, read + written), FP64 %.1f GFLOP/s, "
+      "bernoulli_terms %.2f G/s\n\n",
+      device_name.c_str(), floors.copy_bandwidth / 1e9, floors.fp64_rate / 1e9, floors.bernoulli_rate / 1e9);
+  std::printf(
+      "| data | device | variant | pass | K | seconds | GB/s | bytes floor s | compute floor s | x floor | x K=1 |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::fflush(stdout);
   char name[96];
   if (comparisons > 0) {
     btfit::ComparisonSimulation spec;
@@ -182,7 +264,19 @@ int run_passes(const std::string& device_name, double comparisons, double items,
     spec.seed = 1;
     const btfit::Comparisons data = btfit::simulate_comparisons(spec, nullptr);
     std::snprintf(name, sizeof name, "BT %.0e x %.0e", items, comparisons);
-    report(name, btfit::make_bradley_terry_objective(data, false, device, 0), 9.0 * static_cast<double>(data.size()));
+    const double n = static_cast<double>(data.size());
+    const PassWork work{9.0 * n, n, 0.0, 4.0 * n};
+    {
+      const auto backend = btfit::make_bradley_terry_objective(data, false, device, 0);
+      print_passes(name, backend.device, device == btfit::Device::cuda ? "atomic" : "-", work, floors,
+                   time_passes(*backend.objective, batches, repeat), true);
+    }
+    if (device == btfit::Device::cuda) {
+      const auto backend = btfit::make_bradley_terry_objective(data, false, device, 0, true);
+      print_passes(name, backend.device, "sorted (deterministic)", work, floors,
+                   time_passes(*backend.objective, {}, repeat), false);
+    }
+    std::fflush(stdout);
   }
   if (rows > 0) {
     btfit::RowSimulation spec;
@@ -191,7 +285,120 @@ int run_passes(const std::string& device_name, double comparisons, double items,
     spec.seed = 1;
     const btfit::Rows data = btfit::simulate_rows(spec, nullptr);
     std::snprintf(name, sizeof name, "dense %.0e x %.0f", rows, features);
-    report(name, btfit::make_logistic_objective(data, true, device, 0), 8.0 * rows * (features + 1.0));
+    const double entries = rows * (features + 1.0);  // with the intercept column
+    const PassWork work{8.0 * rows * (features + 1.0), rows, 4.0 * entries, 2.0 * entries};
+    {
+      const auto backend = btfit::make_logistic_objective(data, true, device, 0);
+      print_passes(name, backend.device, device == btfit::Device::cuda ? "fused" : "-", work, floors,
+                   time_passes(*backend.objective, batches, repeat), true);
+    }
+#if BENCH_HAS_CUDA_VARIANTS
+    if (device == btfit::Device::cuda) {
+      btfit::cuda::LogisticCudaOptions two_reads;
+      two_reads.fused = false;
+      const auto objective = btfit::cuda::make_logistic_objective(data, true, two_reads);
+      print_passes(name, "cuda", "two gemv", work, floors, time_passes(*objective, {}, repeat), false);
+    }
+#endif
+  }
+  return 0;
+}
+
+// `btfit_bench fits`: whole Bradley-Terry fits on simulated data held in memory, on each
+// device and with each solver asked for (no standard errors), with the objective each
+// reached. Exits 3 when a fit did not converge and 4 when the objectives differ by more than
+// 1e-9 relative (the fits are compared at the same objective). Optionally the data as two
+// little-endian int32 arrays (winners, then losers) for a peer to fit the same comparisons,
+// and the results as JSON.
+int run_fits(double comparisons, double items, const std::vector<std::string>& runs, int threads,
+             const std::string& export_path, const std::string& json_path) {
+  btfit::ComparisonSimulation spec;
+  spec.n_items = static_cast<std::size_t>(items);
+  spec.n_comparisons = static_cast<std::size_t>(comparisons);
+  spec.seed = 1;
+  auto t = Clock::now();
+  const btfit::Comparisons data = btfit::simulate_comparisons(spec, nullptr);
+  const double simulate_seconds = since(t);
+  if (!export_path.empty()) {
+    // simulate_comparisons writes the winner as a, without ties or weights.
+    for (std::size_t k = 0; k < data.size(); ++k) {
+      if (data.outcome2[k] != 2) throw std::runtime_error("--export: a comparison is not a win of a over b");
+    }
+    const std::string partial = export_path + ".partial";
+    std::FILE* f = std::fopen(partial.c_str(), "wb");
+    if (f == nullptr) throw std::runtime_error("--export: cannot write " + partial);
+    const bool written = std::fwrite(data.a.data(), sizeof(std::uint32_t), data.size(), f) == data.size() &&
+                         std::fwrite(data.b.data(), sizeof(std::uint32_t), data.size(), f) == data.size();
+    if (std::fclose(f) != 0 || !written || std::rename(partial.c_str(), export_path.c_str()) != 0) {
+      std::remove(partial.c_str());
+      throw std::runtime_error("--export: writing " + export_path + " failed");
+    }
+  }
+  std::printf("btfit_bench fits: BT %.0e items x %.0e comparisons, simulated in %.2f s\n\n", items, comparisons,
+              simulate_seconds);
+  std::printf(
+      "| device | solver asked | solver | status | objective | iterations | passes | optimizer s | fit s | "
+      "notes |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  std::fflush(stdout);
+  std::string json = "{\"items\": " + std::to_string(data.n_items()) +
+                     ", \"comparisons\": " + std::to_string(data.size()) + ", \"fits\": [";
+  double best = std::numeric_limits<double>::infinity();
+  double worst = -std::numeric_limits<double>::infinity();
+  int failures = 0;
+  for (const auto& run : runs) {
+    {
+      const std::size_t colon = run.find(':');
+      const std::string device = run.substr(0, colon);
+      const std::string solver = colon == std::string::npos ? "auto" : run.substr(colon + 1);
+      btfit::BradleyTerryOptions options;
+      options.solver.device = device == "cuda" ? btfit::Device::cuda : btfit::Device::cpu;
+      options.solver.solver = solver == "lbfgs"    ? btfit::Solver::lbfgs
+                              : solver == "newton" ? btfit::Solver::newton
+                              : solver == "newman" ? btfit::Solver::newman
+                                                   : btfit::Solver::automatic;
+      options.solver.standard_errors = false;
+      options.solver.threads = threads;
+      const btfit::BradleyTerryFit fit = btfit::fit_bradley_terry(data, options);
+      const std::string status = btfit::to_string(fit.status);
+      std::string notes;  // the device and why it was chosen, among others
+      for (const auto& note : fit.notes) notes += (notes.empty() ? "" : "; ") + note;
+      std::printf("| %s | %s | %s | %s | %.12g | %d | %zu | %.3f | %.3f | %s |\n", fit.device.c_str(), solver.c_str(),
+                  fit.solver.c_str(), status.c_str(), fit.objective, fit.iterations, fit.passes,
+                  fit.seconds_optimize, fit.seconds, notes.c_str());
+      std::fflush(stdout);
+      if (fit.status == btfit::FitStatus::converged) {
+        best = std::min(best, fit.objective);
+        worst = std::max(worst, fit.objective);
+      } else {
+        ++failures;
+      }
+      char entry[512];
+      std::snprintf(entry, sizeof entry,
+                    "%s{\"device\": \"%s\", \"solver_asked\": \"%s\", \"solver\": \"%s\", \"status\": \"%s\", "
+                    "\"objective\": %.17g, \"iterations\": %d, \"passes\": %zu, \"seconds_optimize\": %.6f, "
+                    "\"seconds_fit\": %.6f}",
+                    json.back() == '[' ? "" : ", ", fit.device.c_str(), solver.c_str(), fit.solver.c_str(),
+                    status.c_str(), fit.objective, fit.iterations, fit.passes, fit.seconds_optimize, fit.seconds);
+      json += entry;
+    }
+  }
+  char tail[64];  // best_objective: null when no fit converged
+  if (std::isfinite(best)) {
+    std::snprintf(tail, sizeof tail, "], \"best_objective\": %.17g}\n", best);
+  } else {
+    std::snprintf(tail, sizeof tail, "], \"best_objective\": null}\n");
+  }
+  json += tail;
+  if (!json_path.empty()) btfit::write_output(json_path, json);
+  if (failures > 0) {
+    std::fprintf(stderr, "btfit_bench fits: %d fit(s) did not converge\n", failures);
+    return 3;
+  }
+  // The fits are compared at the same objective: each must have reached the best to 1e-9.
+  if (worst - best > 1e-9 * std::abs(best)) {
+    std::fprintf(stderr, "btfit_bench fits: the objectives differ by %.3g (relative %.3g), more than 1e-9\n",
+                 worst - best, (worst - best) / std::abs(best));
+    return 4;
   }
   return 0;
 }
@@ -238,7 +445,38 @@ int main(int argc, char** argv) {
   passes->add_option("--features", pass_features, "Dense logistic features (default 100)");
   passes->add_option("--batch", pass_batches, "Batch sizes K (default 1 16 256)")->delimiter(',');
   passes->add_option("--repeat", pass_repeat, "Timed passes per kernel, best kept (default 3)");
+  auto* fits = app.add_subcommand(
+      "fits", "Whole Bradley-Terry fits on simulated data in memory, per device and solver, with the objective reached");
+  double fit_comparisons = 1e8, fit_items = 1e6;
+  std::vector<std::string> fit_runs = {"cpu:auto"};
+  std::string fit_export, fit_json;
+  int fit_threads = 0;
+  fits->add_option("--comparisons", fit_comparisons, "Comparisons (default 1e8)");
+  fits->add_option("--items", fit_items, "Items (default 1e6)");
+  fits->add_option("--fit", fit_runs, "Fits to run, in order, as DEVICE:SOLVER (default cpu:auto)")
+      ->delimiter(',')
+      ->check([](const std::string& run) -> std::string {
+        const std::size_t colon = run.find(':');
+        const std::string device = run.substr(0, colon);
+        const std::string solver = colon == std::string::npos ? "auto" : run.substr(colon + 1);
+        if (device != "cpu" && device != "cuda") return "device of '" + run + "' is not cpu or cuda";
+        if (solver != "auto" && solver != "newton" && solver != "lbfgs" && solver != "newman")
+          return "solver of '" + run + "' is not auto, newton, lbfgs or newman";
+        return "";
+      });
+  fits->add_option("--threads", fit_threads, "CPU threads (0 = all available)");
+  fits->add_option("--export", fit_export,
+                   "Write the comparisons there as little-endian int32 winners, then losers (for a peer to fit)");
+  fits->add_option("--json", fit_json, "Write the results there as JSON (with best_objective)");
   CLI11_PARSE(app, argc, argv);
+  if (*fits) {
+    try {
+      return run_fits(fit_comparisons, fit_items, fit_runs, fit_threads, fit_export, fit_json);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "btfit_bench: %s\n", e.what());
+      return 1;
+    }
+  }
   if (*passes) {
     try {
       return run_passes(pass_device, pass_comparisons, pass_items, pass_rows, pass_features, pass_batches,

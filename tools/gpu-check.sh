@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
 # The GPU check: on a machine with an NVIDIA Hopper GPU (sm_90) and no network, build btfit from
 # what the repository holds, run the GPU tests, run compute-sanitizer memcheck on small runs,
-# run the GPU benchmark (btfit_bench, where it offers --device) and a whole-fit comparison
-# (btfit on the GPU, btfit on the CPU, PyTorch L-BFGS on the same card, on the same data, to
-# the same final objective, with the card's copy bandwidth), and print a short table last.
-# It is meant to finish in under five minutes.
+# time the passes against the card's floors (btfit_bench passes) and whole fits (btfit_bench
+# fits: btfit on the GPU and on the CPU, then PyTorch L-BFGS on the same card, on the same
+# comparisons, to the same final objective), and print a short table last. It is meant to
+# finish in under five minutes.
 #
 #   tools/gpu-check.sh [--cpu-only] [--build-dir DIR] [--jobs N]
 #
 #   --cpu-only       check every step that needs no GPU (configure, build, the CPU cases of the
-#                    tests, the CPU fit); GPU steps are reported as skipped. Without it, the
-#                    script stops at once, with the reason, when no usable GPU is present.
+#                    tests, the CPU passes and fits at small sizes, PyTorch on the CPU); GPU
+#                    steps are reported as skipped. Without it, the script stops at once, with the reason, when no
+#                    usable GPU is present.
 #   --build-dir DIR  build there (default: build-gpu-check); an existing build is reused.
 #   --jobs N         parallel build jobs (default: all processors).
 #
 # Dependencies come from .deps in the repository root when present (packed on a machine with
 # network by shared/device/pack-deps.sh: Eigen, CLI11, GoogleTest), else from the system.
 # Outputs go to $OUT when it is set, else to DIR/gpu-check-out: gpu-check.log (everything),
-# summary.txt (the table), tests.xml (GoogleTest's report), bench.txt, passes.md (the pass
-# timings against the copy bandwidth), fits.json.
-# Sizes of the fit comparison: GPU_CHECK_COMPARISONS (default 10000000) comparisons among
-# GPU_CHECK_ITEMS (default 100000) items.
+# summary.txt (the table), tests.xml (GoogleTest's report), passes.md (the pass timings against
+# the floors), fits.md and fits.json (btfit's fits), torch.json (PyTorch's fit).
+# Environment: GPU_CHECK_FIT_COMPARISONS and GPU_CHECK_FIT_ITEMS, the size of the fits (default
+# 1e8 comparisons among 1e6 items; 1e6 and 1e4 with --cpu-only); GPU_CHECK_SECONDS, the time
+# after which no step starts (default 285); GPU_CHECK_TORCH_SECONDS, PyTorch's time limit
+# (default 60).
 set -uo pipefail
 
 cpu_only=0
@@ -48,13 +51,13 @@ summary=$out/summary.txt
 : >"$log"
 rows=$build_dir/gpu-check-rows.tsv
 passes_out=$out/passes.md
+fits_md=$out/fits.md
 : >"$passes_out"
+: >"$fits_md"
 : >"$rows"
-comparisons=${GPU_CHECK_COMPARISONS:-10000000}
-items=${GPU_CHECK_ITEMS:-100000}
 
 start=$(date +%s)
-deadline=$((start + 285))  # leave room for the table within five minutes
+deadline=$((start + ${GPU_CHECK_SECONDS:-285}))  # leave room for the table within five minutes
 failed=0
 
 say() { echo "gpu-check: $*" | tee -a "$log"; }
@@ -109,10 +112,12 @@ print_table() {
       printf '%-28s %-8s %8s  %s\n' "$name" "$status" "$seconds" "$note"
     done <"$rows"
     echo "total $(($(date +%s) - start)) s; result: $([ "$failed" -eq 0 ] && echo PASS || echo FAIL)"
-    if [ -s "$passes_out" ]; then
-      echo
-      cat "$passes_out"
-    fi
+    for part in "$passes_out" "$fits_md"; do
+      if [ -s "$part" ]; then
+        echo
+        cat "$part"
+      fi
+    done
   } | tee "$summary"
 }
 
@@ -138,7 +143,8 @@ fi
 # 2. Configure and build (no downloads: dependencies from .deps or the system).
 cmake_args=(-S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DBTFIT_BUILD_TESTS=ON -DBTFIT_BUILD_TOOLS=ON)
 if [ "$cpu_only" -eq 0 ]; then
-  cmake_args+=(-DBTFIT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90)
+  # gzip and zstd input are not what this checks: off, so that their libraries need not be there
+  cmake_args+=(-DBTFIT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DBTFIT_WITH_ZLIB=OFF -DBTFIT_WITH_ZSTD=OFF)
 fi
 if [ -d "$repo/.deps" ]; then
   cmake_args+=("-DCMAKE_PREFIX_PATH=$repo/.deps")
@@ -234,140 +240,127 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------
-# 6. One simulated data set for the benchmark and the fit comparison.
-fit_dir=$build_dir/fit-comparison
-mkdir -p "$fit_dir"
-fit_data=$fit_dir/comparisons_${comparisons}_${items}.csv
-if [ ! -s "$fit_data" ]; then
-  step "simulate $comparisons" 60 10 "$btfit" simulate comparisons --items "$items" --comparisons "$comparisons" \
-    --seed 1 --out "$fit_data.tmp" && mv "$fit_data.tmp" "$fit_data"
-fi
-
-# ---------------------------------------------------------------------------------------
-# 7. The benchmark (btfit_bench, tools/bench.cpp) on the GPU, where it offers --device:
-# Bradley-Terry on the data above, with both solvers.
-bench_out=$out/bench.txt
-: >"$bench_out"
-export BENCH_OUT=$bench_out
+# 6. Passes against the card's floors (btfit_bench passes): a Bradley-Terry value+gradient and
+# Hessian-vector pass over 1e8 comparisons among 1e6 items and over 1e7 x 100 dense rows, batched
+# value+gradient for K = 1, 16, 256, and the variants (atomics against the sorted segmented
+# reduction; one fused read of X against two gemv calls), on simulated data in memory, each
+# against the copy bandwidth and the FP64 rates measured in the same run. With --cpu-only, small
+# sizes on the CPU (the same code).
 export PASSES_OUT=$passes_out
 bench_device=cuda
 [ "$cpu_only" -eq 1 ] && bench_device=cpu
-if [ ! -x "$bench" ]; then
-  row "bench" skipped 0 "no btfit_bench in this build"
-elif ! timeout 10 "$bench" bt --help 2>&1 | grep -q -- '--device'; then
-  row "bench" skipped 0 "btfit_bench has no --device option: it times the CPU only"
-else
-  header=(--header)
-  for solver in newton lbfgs; do
-    # shellcheck disable=SC2016 # the arguments expand in the inner shell
-    step "bench bt $bench_device $solver" 90 10 bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "$BENCH_OUT"' _ \
-      "$bench" bt "$fit_data" --device "$bench_device" --solver "$solver" \
-      --scenario "BT $items x $comparisons $bench_device $solver" "${header[@]}"
-    header=()
-  done
-fi
-
-# 7b. Passes against the card's copy bandwidth (btfit_bench passes): a Bradley-Terry
-# value+gradient and Hessian-vector pass over 1e8 comparisons among 1e6 items and over 1e7 x 100
-# dense rows, and batched value+gradient for K = 1, 16, 256, on simulated data in memory.
-# With --cpu-only, small sizes on the CPU (the same code).
+fit_dir=$build_dir/fit-comparison
+mkdir -p "$fit_dir"
 if [ -x "$bench" ] && timeout 10 "$bench" passes --help >/dev/null 2>&1; then
   if [ "$cpu_only" -eq 1 ]; then
-    passes_args=(--device cpu --comparisons 1e6 --items 1e4 --rows 1e5 --features 100 --batch 1,16 --repeat 2)
+    passes_args=(--device cpu --comparisons 1e6 --items 1e4 --rows 1e5 --features 100 --batch '1,16' --repeat 2)
   else
     passes_args=(--device cuda --repeat 2)
   fi
   # shellcheck disable=SC2016 # the arguments expand in the inner shell
-  step "passes $bench_device" 150 30 bash -c 'set -o pipefail; "$@" 2>&1 | tee "$PASSES_OUT"' _ \
+  step "passes $bench_device" 150 60 bash -c 'set -o pipefail; "$@" 2>&1 | tee "$PASSES_OUT"' _ \
     "$bench" passes "${passes_args[@]}"
 else
   row "passes" skipped 0 "no btfit_bench passes in this build"
 fi
 
 # ---------------------------------------------------------------------------------------
-# 8. Whole fits: btfit on the GPU and the CPU, then PyTorch L-BFGS on the same card until it
-# reaches btfit's final objective.
+# 7. Whole fits at GPU_CHECK_FIT_COMPARISONS (default 1e8) comparisons among GPU_CHECK_FIT_ITEMS
+# (default 1e6) items, simulated in memory (btfit_bench fits): btfit on the GPU (its automatic
+# solver and L-BFGS) and on the CPU (automatic), then PyTorch L-BFGS on the same card, on the same
+# comparisons (handed over as int32 arrays), until it reaches btfit's best objective.
+fit_comparisons=${GPU_CHECK_FIT_COMPARISONS:-1e8}
+fit_items=${GPU_CHECK_FIT_ITEMS:-1e6}
 fits_json=$out/fits.json
-echo '{' >"$fits_json"
-fit_devices=(cuda cpu)
-[ "$cpu_only" -eq 1 ] && fit_devices=(cpu)
+pairs=$fit_dir/pairs.i32
+rm -f "$fits_json" "$pairs"
+fit_runs=cuda:auto,cuda:lbfgs,cpu:auto
+[ "$cpu_only" -eq 1 ] && fit_runs=cpu:auto,cpu:lbfgs
+if [ "$cpu_only" -eq 1 ]; then
+  fit_comparisons=${GPU_CHECK_FIT_COMPARISONS:-1e6}
+  fit_items=${GPU_CHECK_FIT_ITEMS:-1e4}
+fi
 best_objective=""
-for device in "${fit_devices[@]}"; do
-  json=$fit_dir/fit_$device.json
-  rm -f "$json"
-  if step "fit btfit $device lbfgs" 90 10 "$btfit" fit "$fit_data" --device "$device" --solver lbfgs --no-se \
-       --format json --out "$json" && [ -s "$json" ]; then
-    note=$(python3 -c '
+if [ ! -x "$bench" ] || ! timeout 10 "$bench" fits --help >/dev/null 2>&1; then
+  row "fits" skipped 0 "no btfit_bench fits in this build"
+else
+  export FITS_OUT=$fits_md
+  # shellcheck disable=SC2016 # the arguments expand in the inner shell
+  if step "fits $fit_comparisons" 120 45 bash -c 'set -o pipefail; "$@" 2>&1 | tee "$FITS_OUT"' _ \
+       "$bench" fits --comparisons "$fit_comparisons" --items "$fit_items" --fit "$fit_runs" \
+       --export "$pairs" --json "$fits_json" && [ -s "$fits_json" ]; then
+    # null when no fit converged: then there is nothing for PyTorch to reach
+    best_objective=$(python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["best_objective"]; print("" if b is None else repr(b))' "$fits_json")
+    drop_last_row
+    while IFS=$'\t' read -r name seconds note; do
+      row "$name" ok "$seconds" "$note"
+    done < <(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
-fit = r["seconds"]["fit"]
-print("objective %.12g, %d iterations, %d passes (%.3g ms each at most), on %s" % (r["objective"], r["iterations"],
-      r["passes"], 1e3 * fit / max(r["passes"], 1), r["device"]))' "$json" 2>>"$log")
-    drop_last_row
-    row "fit btfit $device lbfgs" ok "$(python3 -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))["seconds"]["fit"])' "$json")" "$note"
-    echo "\"btfit_$device\": $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r.pop("results", None); print(json.dumps(r))' "$json")," >>"$fits_json"
-    objective=$(python3 -c 'import json,sys; print(repr(json.load(open(sys.argv[1]))["objective"]))' "$json")
-    if [ -z "$best_objective" ] || python3 -c "import sys; sys.exit(0 if $objective < $best_objective else 1)"; then
-      best_objective=$objective
-    fi
+for f in r["fits"]:
+    print("fit btfit %s %s\t%.3f\tobjective %.12g, %d passes, optimizer %.3f s (%s)" % (f["device"], f["solver_asked"],
+          f["seconds_fit"], f["objective"], f["passes"], f["seconds_optimize"], f["solver"]))' "$fits_json" 2>>"$log")
   fi
-done
+fi
 
 torch_script=$build_dir/torch_bradley_terry.py
 cat >"$torch_script" <<'PYTHON'
-# Plain PyTorch Bradley-Terry fit (winner,loser CSV) with torch.optim.LBFGS on the GPU, run until
-# the objective reaches a target (btfit's final objective), plus the card's device-to-device
-# copy bandwidth. Prints one JSON object.
+# Plain PyTorch Bradley-Terry fit with torch.optim.LBFGS, run until the objective reaches a
+# target (btfit's best objective on the same comparisons), plus the device's copy bandwidth.
+#   python3 torch_bradley_terry.py PAIRS TARGET SECONDS DEVICE
+# PAIRS: little-endian int32 winners, then losers (btfit_bench fits --export); DEVICE: cuda, or
+# cpu to check this script where there is no GPU. Prints one JSON object.
 import json
 import sys
 import time
 
 try:
+    import numpy
     import torch
-except ImportError:
-    print(json.dumps({"skipped": "PyTorch is not installed"}))
+except ImportError as error:
+    print(json.dumps({"skipped": "PyTorch or NumPy is not installed (%s)" % error}))
     sys.exit(0)
-if not torch.cuda.is_available():
+path, target, limit, device_name = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+if device_name == "cuda" and not torch.cuda.is_available():
     print(json.dumps({"skipped": "PyTorch sees no CUDA device"}))
     sys.exit(0)
+device = torch.device(device_name)
+result = {"card": torch.cuda.get_device_name(0) if device_name == "cuda" else "cpu", "torch": torch.__version__}
 
-path, target = sys.argv[1], float(sys.argv[2])
-device = torch.device("cuda")
-result = {"card": torch.cuda.get_device_name(0), "torch": torch.__version__}
 
-# Copy bandwidth: bytes read plus bytes written per second, median of 20 copies of 2 GiB.
-source = torch.rand(2**28, dtype=torch.float64, device=device)
+def synchronize():
+    if device_name == "cuda":
+        torch.cuda.synchronize()
+
+
+# Copy bandwidth: bytes read plus bytes written per second, median of 20 copies (2 GiB on a GPU).
+source = torch.rand(2**28 if device_name == "cuda" else 2**24, dtype=torch.float64, device=device)
 target_buffer = torch.empty_like(source)
 times = []
 for i in range(23):
-    begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    begin.record()
+    synchronize()
+    begin = time.perf_counter()
     target_buffer.copy_(source)
-    end.record()
-    torch.cuda.synchronize()
+    synchronize()
     if i >= 3:
-        times.append(begin.elapsed_time(end) / 1e3)
+        times.append(time.perf_counter() - begin)
 times.sort()
 result["copy_GBps"] = 2 * source.numel() * 8 / times[len(times) // 2] / 1e9
 del source, target_buffer
 
 load_start = time.perf_counter()
-try:
-    import pandas
-    frame = pandas.read_csv(path, usecols=["winner", "loser"], dtype=str)
-    codes, names = pandas.factorize(pandas.concat([frame["winner"], frame["loser"]], ignore_index=True))
-except ImportError:
-    import numpy
-    table = numpy.loadtxt(path, dtype=str, delimiter=",", skiprows=1, usecols=(0, 1))
-    names, codes = numpy.unique(numpy.concatenate([table[:, 0], table[:, 1]]), return_inverse=True)
-n = len(codes) // 2
-winner = torch.as_tensor(codes[:n], dtype=torch.int64, device=device)
-loser = torch.as_tensor(codes[n:], dtype=torch.int64, device=device)
-result.update(items=len(names), comparisons=n, load_seconds=time.perf_counter() - load_start)
+pairs = numpy.fromfile(path, dtype="<i4")
+n = len(pairs) // 2
+winner = torch.as_tensor(pairs[:n], device=device).long()
+loser = torch.as_tensor(pairs[n:], device=device).long()
+items = int(max(winner.max().item(), loser.max().item())) + 1
+del pairs
+synchronize()
+result.update(items=items, comparisons=n, load_seconds=time.perf_counter() - load_start)
 
 # f(s) = sum_k softplus(-(s[winner_k] - s[loser_k])): the Bradley-Terry NLL with y = 1 (softplus
 # taken as linear only past 40, where that is exact in double precision).
-strength = torch.zeros(len(names), dtype=torch.float64, device=device, requires_grad=True)
+strength = torch.zeros(items, dtype=torch.float64, device=device, requires_grad=True)
 
 
 def nll():
@@ -377,11 +370,11 @@ def nll():
 # One value+gradient pass (autograd), median of 10 after 3 warm-ups.
 times = []
 for i in range(13):
-    torch.cuda.synchronize()
+    synchronize()
     begin = time.perf_counter()
     strength.grad = None
     nll().backward()
-    torch.cuda.synchronize()
+    synchronize()
     if i >= 3:
         times.append(time.perf_counter() - begin)
 times.sort()
@@ -407,18 +400,18 @@ def closure():
     loss.backward()
     progress["evaluations"] += 1
     progress["best"] = min(progress["best"], loss.item())
-    if progress["best"] <= goal or time.perf_counter() - begin > 60:
+    if progress["best"] <= goal or time.perf_counter() - begin > limit:
         raise Stop
     return loss
 
 
-torch.cuda.synchronize()
+synchronize()
 begin = time.perf_counter()
 try:
     optimizer.step(closure)
 except Stop:
     pass
-torch.cuda.synchronize()
+synchronize()
 state = optimizer.state[strength]
 result.update(fit_seconds=time.perf_counter() - begin, iterations=state.get("n_iter", 0),
               evaluations=progress["evaluations"], objective=progress["best"], target=target,
@@ -426,13 +419,13 @@ result.update(fit_seconds=time.perf_counter() - begin, iterations=state.get("n_i
 print(json.dumps(result))
 PYTHON
 torch_json=$fit_dir/torch.json
+torch_device=cuda
+[ "$cpu_only" -eq 1 ] && torch_device=cpu
 # shellcheck disable=SC2016 # the arguments expand in the inner shell
-if [ "$cpu_only" -eq 1 ]; then
-  row "fit torch lbfgs" skipped 0 "--cpu-only"
-elif [ -z "$best_objective" ]; then
+if [ -z "$best_objective" ] || [ ! -s "$pairs" ]; then
   row "fit torch lbfgs" skipped 0 "no btfit objective to reach"
-elif step "fit torch lbfgs" 120 20 bash -c 'python3 "$1" "$2" "$3" >"$4"' _ "$torch_script" "$fit_data" \
-       "$best_objective" "$torch_json"; then
+elif step "fit torch lbfgs $torch_device" 120 40 bash -c 'python3 "$1" "$2" "$3" "$4" "$5" >"$6"' _ "$torch_script" \
+       "$pairs" "$best_objective" "${GPU_CHECK_TORCH_SECONDS:-60}" "$torch_device" "$torch_json"; then
   note=$(python3 -c '
 import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
@@ -446,12 +439,20 @@ else:
   seconds=$(python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print("%.2f" % r.get("fit_seconds", 0))' "$torch_json" 2>/dev/null)
   drop_last_row
   case "$note" in
-    skipped:*) row "fit torch lbfgs" skipped 0 "${note#skipped: }" ;;
-    *) row "fit torch lbfgs" ok "${seconds:-0}" "$note" ;;
+    skipped:*) row "fit torch lbfgs $torch_device" skipped 0 "${note#skipped: }" ;;
+    *) row "fit torch lbfgs $torch_device" ok "${seconds:-0}" "$note" ;;
   esac
-  echo "\"torch\": $(tail -n 1 "$torch_json")," >>"$fits_json"
+  cp "$torch_json" "$out/torch.json"
 fi
-echo "\"data\": {\"comparisons\": $comparisons, \"items\": $items}}" >>"$fits_json"
+rm -f "$pairs"
+
+# 8. Where device auto's threshold lies (kAutoMinComparisons in host/backend.cpp: 2e6
+# comparisons): both devices' automatic fits at that size, after PyTorch's fit.
+if [ "$cpu_only" -eq 0 ] && [ -n "$best_objective" ]; then
+  # shellcheck disable=SC2016 # the arguments expand in the inner shell
+  step "fits 2e6 (auto threshold)" 40 10 bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "$FITS_OUT"' _ \
+    "$bench" fits --comparisons 2e6 --items 2e4 --fit cuda:auto,cpu:auto
+fi
 
 print_table
 exit "$failed"

@@ -10,4 +10,9 @@ cmake --build "$build" -j "$(nproc)"
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
 tools/bench.sh "$build" --small
 "$build/btfit_bench" passes --device cpu --comparisons 1e5 --items 1e3 --rows 1e4 --features 20 --batch 1,4 --repeat 1
+"$build/btfit_bench" fits --comparisons 1e5 --items 1e3 --fit cpu:auto,cpu:lbfgs --export "$build/fits-pairs.i32" \
+  --json "$build/fits.json"
+# (fits exits non-zero unless every fit converged to the same objective, to 1e-9 relative)
+test "$(stat -c %s "$build/fits-pairs.i32")" -eq 800000  # winners, then losers, as int32
+rm -f "$build/fits-pairs.i32"
 "$build/btfit_coverage" --small

@@ -30,8 +30,17 @@ BackendChoice make_logistic_objective(const Rows& data, bool intercept, Device d
 bool built_with_cuda();
 bool cuda_device_available(std::string* reason);
 
-// The CUDA device's copy bandwidth (bytes read plus written per second) over a buffer of
-// `bytes`, for benchmarks. Throws BackendError without CUDA support or a usable device.
-double cuda_copy_bandwidth(std::size_t bytes);
+// What a pass over the data is measured against in benchmarks (btfit_bench passes): its
+// bytes over the copy bandwidth, and its double-precision work over the device's rates.
+struct DeviceFloors {
+  double copy_bandwidth = 0.0;  // bytes read plus written per second by a device-to-device copy
+  double fp64_rate = 0.0;       // double-precision flops per second (fused multiply-adds)
+  double bernoulli_rate = 0.0;  // evaluations per second of the per-comparison maths
+                                // (btfit/detail/maths.h bernoulli_terms) with no data read
+};
+
+// The CUDA device's floors, the copy over a buffer of `copy_bytes`, each measured now.
+// Throws BackendError without CUDA support or a usable device.
+DeviceFloors cuda_floors(std::size_t copy_bytes);
 
 }  // namespace btfit
