@@ -1,7 +1,7 @@
 // One test body per model, run on every backend: value, gradient, Hessian-vector product,
-// Hessian diagonal and batched evaluation agree with a reference to 1e-10 relative, and
-// finite differences of each backend's own value and gradient agree with its gradient and
-// Hessian-vector product.
+// Hessian diagonal, batched evaluation and batched Hessian-vector products agree with a
+// reference to 1e-10 relative, and finite differences of each backend's own value and
+// gradient agree with its gradient and Hessian-vector product.
 //   - CPU backend: the reference is a naive loop over the observations written below,
 //     independent of btfit/detail/maths.h, so these cases assert something on any machine.
 //   - CUDA backend (and its variants: deterministic scatter, unfused gemv): the reference is
@@ -235,6 +235,19 @@ void expect_matches(Objective& tested, Objective& reference, double theta_sd, st
   ++calls;
   EXPECT_LE(relative_error(hv, hv_ref), kTolerance) << "Hessian-vector product after a batch";
   EXPECT_EQ(tested.passes() - passes_before, calls) << "passes()";
+
+  // hessian_vector_batch: K products with the Hessian at the current point (still theta),
+  // P x K column-major. K = 1 and 3 are below or at the CPU test's thread count, 16 above it.
+  for (const std::size_t k : {std::size_t{1}, std::size_t{3}, std::size_t{16}}) {
+    const std::vector<double> vs = random_vector(p * k, 1.0, rng);
+    std::vector<double> hvs(p * k, std::nan("")), hvs_ref(p * k);
+    tested.hessian_vector_batch(vs.data(), k, hvs.data());
+    reference.hessian_vector_batch(vs.data(), k, hvs_ref.data());
+    for (std::size_t c = 0; c < k; ++c) {
+      EXPECT_LE(relative_error(column(hvs, p, c), column(hvs_ref, p, c)), kTolerance)
+          << "batch Hessian-vector product, K = " << k << ", vector " << c;
+    }
+  }
 
   // Finite differences of the tested objective itself, along a random direction d:
   // (f(theta + h d) - f(theta - h d)) / 2h ~ g . d and the same of g ~ H d.
