@@ -178,6 +178,43 @@ __global__ void __launch_bounds__(kBlockThreads)
   write_column_partials(value, home_gradient, partials);
 }
 
+// Newman's sums at x (host/newman.cpp): for comparison k with p = sigmoid(eta), q = 1 - p
+// (one exp, no cancellation), u = w y q and v = w (1 - y) p go to A_a, B_b (u) and B_a, A_b
+// (v) in sums (2 per item, A then B, zeroed before), by atomics. partials: (A_h, B_h) per block.
+__global__ void __launch_bounds__(kBlockThreads)
+    newman_sums_kernel(ComparisonsView data, const double* x, double* sums, double* partials) {
+  const double home = data.at_home != nullptr ? x[data.home_index] : 0.0;
+  double home_a = 0.0;
+  double home_b = 0.0;
+  for (std::int64_t k = first_thread(); k < data.n; k += thread_stride()) {
+    const std::uint32_t a = data.a[k];
+    const std::uint32_t b = data.b[k];
+    const bool at_home = data.home(k);
+    const double eta = bt_margin(x, a, b, home, at_home);
+    const double e = exp(-fabs(eta));
+    const double inv = 1.0 / (1.0 + e);
+    const double p = eta >= 0.0 ? inv : e * inv;
+    const double q = eta >= 0.0 ? e * inv : inv;
+    const double w = data.w(k);
+    const double win = 0.5 * w * static_cast<double>(data.outcome2[k]);  // w y
+    const double u = win * q;                                             // a's wins weighted by P(a loses)
+    const double v = (w - win) * p;                                       // a's losses weighted by P(a wins)
+    if (u != 0.0) {
+      atomicAdd(sums + 2 * static_cast<std::size_t>(a), u);
+      atomicAdd(sums + 2 * static_cast<std::size_t>(b) + 1, u);
+    }
+    if (v != 0.0) {
+      atomicAdd(sums + 2 * static_cast<std::size_t>(a) + 1, v);
+      atomicAdd(sums + 2 * static_cast<std::size_t>(b), v);
+    }
+    if (at_home) {
+      home_a += u;
+      home_b += v;
+    }
+  }
+  write_block_partials(home_a, home_b, partials);
+}
+
 // The unsorted incidence list: entry k < n is comparison k's a side, entry n + k its b side.
 __global__ void incidence_entries_kernel(std::uint32_t* entries, std::int64_t n) {
   for (std::int64_t e = first_thread(); e < 2 * n; e += thread_stride()) {
@@ -237,6 +274,10 @@ class BradleyTerryCudaObjective final : public Objective {
   void hessian_vector(const double* v, double* hv) override;
   void hessian_diagonal(double* diag) override;
   void value_gradient_batch(const double* theta, std::size_t k, double* values, double* gradients) override;
+  // Newman's sums by atomics: offered by the default (atomic) objective only, since their
+  // order of addition varies between runs.
+  bool has_newman_sums() const override { return !deterministic_; }
+  void newman_sums(const double* x, double* sums) override;
   std::size_t passes() const override { return passes_; }
   const char* device_name() const override { return "cuda"; }
 
@@ -263,6 +304,7 @@ class BradleyTerryCudaObjective final : public Objective {
   DeviceBuffer<double> weight_;
   DeviceBuffer<double> curvature_;  // n: c_k at the current point
   DeviceBuffer<double> vector_in_, vector_out_, partials_;
+  DeviceBuffer<double> newman_sums_;  // 2 n_params, on first use
   DeviceBuffer<double> terms_;                // deterministic: n (x tile columns)
   DeviceBuffer<std::uint32_t> incidence_;     // deterministic: 2n, sorted by item
   DeviceBuffer<std::uint32_t> item_offsets_;  // deterministic: n_params + 1
@@ -441,6 +483,29 @@ void BradleyTerryCudaObjective::hessian_diagonal(double* diag) {
   }
   const PartialSums sums = finish_single(diag);
   if (home_) diag[n_items_] = sums.second;
+  ++passes_;
+}
+
+void BradleyTerryCudaObjective::newman_sums(const double* x, double* sums) {
+  if (deterministic_) {
+    throw BackendError("the deterministic CUDA Bradley-Terry objective does not offer Newman's sums");
+  }
+  const cudaStream_t stream = stream_.get();
+  const std::size_t count = 2 * n_params_;
+  newman_sums_.reserve(count);
+  vector_in_.upload(x, n_params_, stream);
+  newman_sums_.zero(count, stream);
+  newman_sums_kernel<<<blocks_, kBlockThreads, 0, stream>>>(view(), vector_in_.data(), newman_sums_.data(),
+                                                             partials_.data());
+  BTFIT_CUDA_CHECK_LAUNCH();
+  newman_sums_.download(sums, count, stream);
+  partials_.download(host_partials_.data(), partials_.size(), stream);
+  stream_.synchronize();
+  const PartialSums home = sum_partials(host_partials_, static_cast<std::size_t>(blocks_));
+  if (home_) {
+    sums[2 * n_items_] = home.first;
+    sums[2 * n_items_ + 1] = home.second;
+  }
   ++passes_;
 }
 

@@ -109,12 +109,12 @@ bool should_aggregate(const Comparisons& data, const BradleyTerryOptions& option
 // iteration with Anderson acceleration: 8 to 15 passes without a log per comparison, where
 // Newton-CG makes 25 to 35 and L-BFGS 30 to hundreds. When its rate predicts more than
 // kNewmanPassBudget passes (a graph with a small spectral gap, such as long chains), Newton-CG
-// goes on from where it stopped. On a GPU backend, Newton-CG there (Newman's iteration reads
-// the comparisons on the CPU).
+// goes on from where it stopped. On a GPU backend the same, its passes on the device, where the
+// backend offers Newman's sums (not the deterministic one: Newton-CG there).
 constexpr int kNewmanPassBudget = 50;
 
-Solver choose_bradley_terry_solver(const std::string& device) {
-  return device == "cpu" ? Solver::newman : Solver::newton;
+Solver choose_bradley_terry_solver(const std::string& device, const Objective& objective) {
+  return device == "cpu" || objective.has_newman_sums() ? Solver::newman : Solver::newton;
 }
 
 }  // namespace
@@ -273,9 +273,13 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
   settings.max_iterations = options.solver.max_iterations;
   settings.lbfgs_memory = options.solver.lbfgs_memory;
   const bool automatic = options.solver.solver == Solver::automatic;
-  const Solver solver = automatic ? choose_bradley_terry_solver(fit.device) : options.solver.solver;
+  const Solver solver =
+      automatic ? choose_bradley_terry_solver(fit.device, *backend.objective) : options.solver.solver;
   fit.solver = solver == Solver::lbfgs ? "lbfgs" : solver == Solver::newman ? "newman" : "newton-cg";
-  if (solver == Solver::newman && fit.device != "cpu")
+  // Newman's passes on the backend's device when it offers them, else on the CPU.
+  Objective* newman_device =
+      fit.device != "cpu" && backend.objective->has_newman_sums() ? backend.objective.get() : nullptr;
+  if (solver == Solver::newman && fit.device != "cpu" && newman_device == nullptr)
     fit.notes.push_back("Newman's iteration runs on the CPU; the " + fit.device + " backend evaluated the result");
   const auto start_optimize = std::chrono::steady_clock::now();
   // Firth (host/firth.cpp): dense Fisher scoring on the Jeffreys-penalized objective.
@@ -309,7 +313,7 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
     OptimizerSettings newman_settings = settings;
     if (automatic) newman_settings.newman_pass_budget = kNewmanPassBudget;
     opt = minimize_newman(*fitted, options.home_advantage, penalty, theta.data(), newman_settings,
-                          options.solver.threads);
+                          options.solver.threads, newman_device);
     if (automatic && opt.status == OptimizerStatus::no_progress) {
       // Newton-CG from Newman's last point, to the same target ||g|| <= tolerance * ||g0||.
       OptimizerSettings rest = settings;

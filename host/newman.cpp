@@ -255,7 +255,11 @@ WinTiles make_win_tiles(const Comparisons& data, int threads) {
 }  // namespace
 
 OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, const DiagonalPenalty& penalty,
-                                double* theta, const OptimizerSettings& settings, int threads_in) {
+                                double* theta, const OptimizerSettings& settings, int threads_in,
+                                Objective* device_sums) {
+  if (device_sums != nullptr && (!device_sums->has_newman_sums() || device_sums->n_params() !=
+                                     data.n_items() + (home_advantage ? 1 : 0)))
+    throw UsageError("Newman's iteration: the objective does not offer Newman's sums for these parameters");
   if (home_advantage && !data.has_home_flags())
     throw UsageError("Newman's iteration: a home advantage needs home flags in the data");
   const std::size_t n_items = data.n_items();
@@ -293,13 +297,15 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
   // kWorthRange, so no worth overflows or underflows; otherwise the pass takes one exp per
   // comparison. When every row is a win of side a (the winner,loser layout), the loss terms
   // vanish and a row adds one number to A_a and B_b.
-  bool all_wins_of_a = true;
+  // With device_sums the backend's device makes the passes, and none of this is needed.
+  const bool on_host = device_sums == nullptr;
+  bool all_wins_of_a = on_host;
   for (std::size_t k = 0; k < n && all_wins_of_a; ++k) all_wins_of_a = y2[k] == 2;
   // More items than one tile holds: the passes read the comparisons as tiles (WinTiles).
   WinTiles tiles;
-  const bool tiled = !home_advantage && n_items > kTileItems;
+  const bool tiled = on_host && !home_advantage && n_items > kTileItems;
   if (tiled) tiles = make_win_tiles(data, threads);
-  std::vector<double> scratch(static_cast<std::size_t>(threads) * 2 * p);
+  std::vector<double> scratch(on_host ? static_cast<std::size_t>(threads) * 2 * p : 0);
   std::vector<double> sums(2 * p), gradient(p), worth(n_items);
   std::vector<double> thread_log(static_cast<std::size_t>(threads), 0.0);
   std::vector<double> win_count;  // wins per item, for the value (unweighted tiles)
@@ -311,7 +317,8 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
     }
   }
   double pass_nll = std::numeric_limits<double>::quiet_NaN();  // the NLL at the last pass's point
-  auto pass = [&](const double* x) {
+  // The sums A and B at x from the comparisons in host memory (threads x tiles or rows).
+  auto host_sums = [&](const double* x) {
     const double h = home_advantage ? x[n_items] : 0.0;
     const StrengthSpan span = strength_span(x, n_items);
     const double middle = span.middle;
@@ -442,6 +449,16 @@ OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, co
       for (int t = 0; t < threads; ++t)
         total += scratch[static_cast<std::size_t>(t) * 2 * p + static_cast<std::size_t>(j)];
       sums[static_cast<std::size_t>(j)] = total;
+    }
+  };
+  // One pass at x: the sums (from the host's comparisons or the backend's device), the
+  // pseudo-comparisons, and the gradient of the full objective; returns its norm.
+  auto pass = [&](const double* x) {
+    if (on_host) {
+      host_sums(x);
+    } else {
+      device_sums->newman_sums(x, sums.data());
+      pass_nll = std::numeric_limits<double>::quiet_NaN();
     }
     double norm2 = 0.0;
     for (std::size_t j = 0; j < p; ++j) {

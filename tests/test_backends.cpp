@@ -23,7 +23,10 @@
 #include "btfit/backend.h"
 #include "btfit/data.h"
 #include "btfit/error.h"
+#include "btfit/fit.h"
 #include "btfit/objective.h"
+#include "btfit/optimize.h"
+#include "btfit/simulate.h"
 #include "objective_cpu.h"
 
 // The CUDA backend's own header is on the include path only in builds with CUDA; it gives
@@ -442,6 +445,138 @@ INSTANTIATE_TEST_SUITE_P(Backends, BradleyTerryBackend,
                            return backend_name(std::get<0>(info.param)) + "_" + std::get<1>(info.param).name;
                          });
 
+// Newman's sums (host/newman.cpp), by a naive loop: per comparison p = sigmoid(eta), and
+// A_a += w y (1 - p), B_a += w (1 - y) p, A_b += w (1 - y) p, B_b += w y (1 - p); A_h and B_h
+// over the home games as for a.
+std::vector<double> naive_newman_sums(const Comparisons& data, bool home_advantage, const double* x) {
+  const std::size_t n_items = data.n_items();
+  std::vector<double> sums(2 * (n_items + (home_advantage ? 1 : 0)), 0.0);
+  for (std::size_t k = 0; k < data.size(); ++k) {
+    const bool at_home = home_advantage && data.has_home_flags() && data.at_home[k] != 0;
+    const double eta = x[data.a[k]] - x[data.b[k]] + (at_home ? x[n_items] : 0.0);
+    const double p = 1.0 / (1.0 + std::exp(-eta));
+    const double u = data.w(k) * data.y(k) * (1.0 - p);
+    const double v = data.w(k) * (1.0 - data.y(k)) * p;
+    sums[2 * data.a[k]] += u;
+    sums[2 * data.a[k] + 1] += v;
+    sums[2 * data.b[k]] += v;
+    sums[2 * data.b[k] + 1] += u;
+    if (at_home) {
+      sums[2 * n_items] += u;
+      sums[2 * n_items + 1] += v;
+    }
+  }
+  return sums;
+}
+
+// The CUDA objective offers Newman's sums (the default, atomic one); they match the naive loop
+// and leave the current point alone. The CPU objective and the deterministic variant offer none.
+TEST_P(BradleyTerryBackend, NewmanSums) {
+  const auto [backend, spec] = GetParam();
+  BTFIT_SKIP_WITHOUT_CUDA(backend);
+  const Comparisons data = make_comparisons(spec);
+  std::unique_ptr<Objective> tested = bradley_terry_under_test(backend, data, spec.home_advantage);
+  ASSERT_NE(tested, nullptr) << backend_name(backend) << " is not in this build";
+  if (backend != Backend::cuda) {
+    EXPECT_FALSE(tested->has_newman_sums());
+    std::vector<double> x(tested->n_params(), 0.0), sums(2 * tested->n_params());
+    EXPECT_THROW(tested->newman_sums(x.data(), sums.data()), BackendError);
+    return;
+  }
+  ASSERT_TRUE(tested->has_newman_sums());
+  const std::size_t p = tested->n_params();
+  std::mt19937_64 rng(spec.seed * 31);
+  const std::vector<double> theta = random_vector(p, 1.0, rng);
+  const std::vector<double> v = random_vector(p, 1.0, rng);
+  std::vector<double> gradient(p), hv_before(p), hv_after(p);
+  tested->value_gradient(theta.data(), gradient.data());
+  tested->hessian_vector(v.data(), hv_before.data());
+  for (const double sd : {0.0, 1.0, 8.0}) {  // 8: margins where one side's probability underflows
+    const std::vector<double> x = random_vector(p, sd, rng);
+    std::vector<double> sums(2 * p, std::nan(""));
+    const std::size_t passes_before = tested->passes();
+    tested->newman_sums(x.data(), sums.data());
+    EXPECT_EQ(tested->passes(), passes_before + 1);
+    EXPECT_LE(relative_error(sums, naive_newman_sums(data, spec.home_advantage, x.data())), kTolerance)
+        << "strengths of sd " << sd;
+  }
+  tested->hessian_vector(v.data(), hv_after.data());
+  EXPECT_EQ(hv_after, hv_before) << "newman_sums moved the current point";
+}
+
+// An objective that offers Newman's sums from the naive loop and delegates everything else to
+// the CPU objective: Newman's iteration through device_sums, checked where there is no GPU.
+class NaiveNewmanSums : public Objective {
+ public:
+  NaiveNewmanSums(const Comparisons& data, bool home_advantage)
+      : data_(data), home_(home_advantage), inner_(data, home_advantage, kCpuThreads) {}
+  std::size_t n_params() const override { return inner_.n_params(); }
+  double value_gradient(const double* theta, double* gradient) override {
+    return inner_.value_gradient(theta, gradient);
+  }
+  void hessian_vector(const double* v, double* hv) override { inner_.hessian_vector(v, hv); }
+  void hessian_diagonal(double* diag) override { inner_.hessian_diagonal(diag); }
+  void value_gradient_batch(const double* theta, std::size_t k, double* values, double* gradients) override {
+    inner_.value_gradient_batch(theta, k, values, gradients);
+  }
+  bool has_newman_sums() const override { return true; }
+  void newman_sums(const double* x, double* sums) override {
+    const std::vector<double> naive = naive_newman_sums(data_, home_, x);
+    std::copy(naive.begin(), naive.end(), sums);
+    ++sums_passes_;
+  }
+  std::size_t passes() const override { return inner_.passes() + sums_passes_; }
+  const char* device_name() const override { return "naive"; }
+
+ private:
+  const Comparisons& data_;
+  bool home_;
+  BradleyTerryCpuObjective inner_;
+  std::size_t sums_passes_ = 0;
+};
+
+// minimize_newman with device_sums reaches the optimum of the host passes: the same point, in
+// as many passes, with and without penalty terms (L2, a prior on h, pseudo-comparisons).
+TEST(NewmanDeviceSums, SameOptimumAsTheHostPasses) {
+  for (const ComparisonCase& spec : {kComparisonCases[3], kComparisonCases[6], kComparisonCases[7]}) {
+    for (const bool penalized : {false, true}) {
+      const Comparisons data = make_comparisons(spec);
+      const std::size_t p = data.n_items() + (spec.home_advantage ? 1 : 0);
+      DiagonalPenalty penalty(p);
+      for (std::size_t j = 0; j < data.n_items(); ++j) {
+        penalty.l2[j] = penalized ? 0.5 : 0.0;
+        penalty.pseudo[j] = penalized ? 0.25 : 0.0;
+      }
+      if (penalized && spec.home_advantage) {
+        penalty.prior_mean[p - 1] = 0.3;
+        penalty.prior_precision[p - 1] = 4.0;
+      }
+      OptimizerSettings settings;
+      settings.tolerance = 1e-11;
+      std::vector<double> host(p, 0.0), device(p, 0.0);
+      const OptimizerResult on_host =
+          minimize_newman(data, spec.home_advantage, penalty, host.data(), settings, kCpuThreads);
+      NaiveNewmanSums sums(data, spec.home_advantage);
+      const OptimizerResult on_device =
+          minimize_newman(data, spec.home_advantage, penalty, device.data(), settings, kCpuThreads, &sums);
+      SCOPED_TRACE(std::string(spec.name) + (penalized ? ", penalized" : ""));
+      ASSERT_EQ(on_host.status, OptimizerStatus::converged);
+      ASSERT_EQ(on_device.status, OptimizerStatus::converged);
+      EXPECT_LE(relative_error(device, host), 1e-8);
+      EXPECT_NEAR(static_cast<double>(on_device.passes), static_cast<double>(on_host.passes), 2.0);
+      EXPECT_EQ(sums.passes(), on_device.passes) << "every pass through device_sums";
+      EXPECT_TRUE(std::isnan(on_device.data_value));
+    }
+  }
+  // An objective without the sums is refused.
+  const Comparisons data = make_comparisons(kComparisonCases[3]);
+  BradleyTerryCpuObjective cpu(data, false, 1);
+  std::vector<double> theta(data.n_items(), 0.0);
+  EXPECT_THROW(minimize_newman(data, false, DiagonalPenalty(data.n_items()), theta.data(), OptimizerSettings{}, 1,
+                               &cpu),
+               UsageError);
+}
+
 // ---------------------------------------------------------------------------------------
 // Logistic regression
 
@@ -549,6 +684,78 @@ INSTANTIATE_TEST_SUITE_P(Backends, LogisticBackend,
                          [](const auto& info) {
                            return backend_name(std::get<0>(info.param)) + "_" + std::get<1>(info.param).name;
                          });
+
+// ---------------------------------------------------------------------------------------
+// Whole fits on the GPU: every solver there reaches the CPU's fit (same objective to 1e-10,
+// estimates to 1e-6), and the automatic solver runs Newman's iteration with its passes on the
+// device. Skipped without a device.
+
+TEST(BackendFits, BradleyTerryOnCudaMatchesTheCpu) {
+  const std::string why = cuda_unavailable_reason();
+  if (!why.empty()) GTEST_SKIP() << "no CUDA device: " << why;
+  struct Case {
+    Comparisons data;
+    bool home;
+    double l2;
+  };
+  ComparisonSimulation simulation;
+  simulation.n_items = 1000;
+  simulation.n_comparisons = 60000;
+  simulation.seed = 41;
+  const Case cases[] = {{simulate_comparisons(simulation, nullptr), false, 0.0},
+                        {make_comparisons(kComparisonCases[7]), true, 0.1}};
+  for (const Case& c : cases) {
+    BradleyTerryOptions options;
+    options.home_advantage = c.home;
+    options.l2 = c.l2;
+    options.solver.device = Device::cpu;
+    options.solver.tolerance = 1e-10;
+    const BradleyTerryFit cpu = fit_bradley_terry(c.data, options);
+    ASSERT_EQ(cpu.status, FitStatus::converged) << cpu.diagnosis.message;
+    for (const Solver solver : {Solver::automatic, Solver::newton, Solver::lbfgs}) {
+      options.solver.device = Device::cuda;
+      options.solver.solver = solver;
+      const BradleyTerryFit gpu = fit_bradley_terry(c.data, options);
+      SCOPED_TRACE(gpu.solver + (c.home ? ", home" : ""));
+      ASSERT_EQ(gpu.status, FitStatus::converged);
+      EXPECT_EQ(gpu.device, "cuda");
+      if (solver == Solver::automatic) {
+        EXPECT_EQ(gpu.solver, "newman");
+        for (const auto& note : gpu.notes) EXPECT_EQ(note.find("runs on the CPU"), std::string::npos) << note;
+      }
+      EXPECT_LE(relative_error(gpu.objective, cpu.objective), 1e-10);
+      EXPECT_LE(relative_error(gpu.strength, cpu.strength), 1e-6);
+      EXPECT_LE(relative_error(gpu.se, cpu.se), 1e-6);
+      if (c.home) EXPECT_NEAR(gpu.home, cpu.home, 1e-6);
+    }
+  }
+}
+
+TEST(BackendFits, LogisticOnCudaMatchesTheCpu) {
+  const std::string why = cuda_unavailable_reason();
+  if (!why.empty()) GTEST_SKIP() << "no CUDA device: " << why;
+  RowSimulation simulation;
+  simulation.n_rows = 5000;
+  simulation.n_features = 12;
+  simulation.seed = 43;
+  const Rows rows = simulate_rows(simulation, nullptr);
+  LogisticOptions options;
+  options.solver.device = Device::cpu;
+  options.solver.tolerance = 1e-10;
+  const LogisticFit cpu = fit_logistic(rows, options);
+  ASSERT_EQ(cpu.status, FitStatus::converged) << cpu.diagnosis;
+  for (const Solver solver : {Solver::automatic, Solver::newton, Solver::lbfgs}) {
+    options.solver.device = Device::cuda;
+    options.solver.solver = solver;
+    const LogisticFit gpu = fit_logistic(rows, options);
+    SCOPED_TRACE(gpu.solver);
+    ASSERT_EQ(gpu.status, FitStatus::converged);
+    EXPECT_EQ(gpu.device, "cuda");
+    EXPECT_LE(relative_error(gpu.objective, cpu.objective), 1e-10);
+    EXPECT_LE(relative_error(gpu.estimate, cpu.estimate), 1e-6);
+    EXPECT_LE(relative_error(gpu.se, cpu.se), 1e-6);
+  }
+}
 
 // ---------------------------------------------------------------------------------------
 // Choosing a device

@@ -82,6 +82,15 @@ class Objective {
     (void)batch, (void)diag;
     throw BackendError(std::string(device_name()) + " objective: bootstrap replicate batches are not implemented");
   }
+  // Newman's sums for a Bradley-Terry objective (host/newman.cpp), where a backend computes
+  // them next to its data (the CUDA backend): at strengths x (then h), sums[2j] = A_j and
+  // sums[2j + 1] = B_j over the data, without penalty terms (2 n_params doubles). One pass;
+  // the current point is unchanged. The default offers none.
+  virtual bool has_newman_sums() const { return false; }
+  virtual void newman_sums(const double* x, double* sums) {
+    (void)x, (void)sums;
+    throw BackendError(std::string(device_name()) + " objective: Newman's sums are not implemented");
+  }
   // Passes over the data made so far (value_gradient, hessian_vector and batch calls count
   // one each; the batch counts one however large K is).
   virtual std::size_t passes() const = 0;

@@ -117,9 +117,12 @@ OptimizerResult minimize_lbfgs(Objective& objective, double* theta, const Optimi
 // The stopping rule is the one of the other solvers: ||grad f|| <= tolerance * ||grad f at
 // the start||. result.value is NaN; result.data_value is the NLL at the optimum when the last
 // pass could give it (unweighted wins above 16384 items, strengths within a span of 40), else
-// NaN (evaluate it through the seam). CPU only (OpenMP).
+// NaN (evaluate it through the seam). The passes run on the CPU (OpenMP) over `data`, or,
+// with device_sums (an objective over the same comparisons whose has_newman_sums() is true,
+// such as the CUDA backend's), on that backend's device: then only the update runs here.
 OptimizerResult minimize_newman(const Comparisons& data, bool home_advantage, const DiagonalPenalty& penalty,
-                                double* theta, const OptimizerSettings& settings, int threads);
+                                double* theta, const OptimizerSettings& settings, int threads,
+                                Objective* device_sums = nullptr);
 
 // Newton's method with the exact Hessian for logistic regression on dense rows (few columns):
 // one pass per iteration gives the value, the gradient and X^T diag(w p (1 - p)) X (symmetric
