@@ -137,6 +137,7 @@ void print(const Row& r, std::size_t data_bytes_per_row) {
 // timed too, on the same data (single passes).
 struct PassTiming {
   double single = 0.0, hessian_vector = 0.0;
+  double newman = 0.0;  // Newman's sums, where the objective offers them (0: it does not)
   std::vector<std::pair<std::size_t, double>> batches;  // K, seconds per batched pass
 };
 
@@ -162,6 +163,10 @@ PassTiming time_passes(btfit::Objective& objective, const std::vector<std::size_
   }
   timing.single = best_seconds(repeat, [&] { objective.value_gradient(theta.data(), gradient.data()); });
   timing.hessian_vector = best_seconds(repeat, [&] { objective.hessian_vector(v.data(), hv.data()); });
+  if (objective.has_newman_sums()) {
+    std::vector<double> sums(2 * p);
+    timing.newman = best_seconds(repeat, [&] { objective.newman_sums(theta.data(), sums.data()); });
+  }
   for (const std::size_t k : batches) {
     std::vector<double> thetas(k * p), values(k), gradients(k * p);
     for (std::size_t i = 0; i < k; ++i)
@@ -238,6 +243,8 @@ void print_passes(const std::string& data, const std::string& device, const std:
   };
   line("value+gradient", 1, t.single, work.gradient_floor(floors, 1));
   line("Hessian-vector", 1, t.hessian_vector, work.hessian_floor(floors));
+  // Newman's sums: one exp and a few flops per comparison, below bernoulli_terms' work.
+  if (t.newman > 0.0) line("Newman sums", 1, t.newman, work.gradient_floor(floors, 1));
   if (!batches) return;
   for (const auto& [k, seconds] : t.batches) line("value+gradient batch", k, seconds, work.gradient_floor(floors, k));
 }

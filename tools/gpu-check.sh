@@ -268,14 +268,15 @@ fi
 # ---------------------------------------------------------------------------------------
 # 7. Whole fits at GPU_CHECK_FIT_COMPARISONS (default 1e8) comparisons among GPU_CHECK_FIT_ITEMS
 # (default 1e6) items, simulated in memory (btfit_bench fits): btfit on the GPU (its automatic
-# solver and L-BFGS) and on the CPU (automatic), then PyTorch L-BFGS on the same card, on the same
-# comparisons (handed over as int32 arrays), until it reaches btfit's best objective.
+# solver, Newman's iteration, then Newton-CG and L-BFGS) and on the CPU (automatic), then
+# PyTorch L-BFGS on the same card, on the same comparisons (handed over as int32 arrays), until
+# it reaches btfit's best objective.
 fit_comparisons=${GPU_CHECK_FIT_COMPARISONS:-1e8}
 fit_items=${GPU_CHECK_FIT_ITEMS:-1e6}
 fits_json=$out/fits.json
 pairs=$fit_dir/pairs.i32
 rm -f "$fits_json" "$pairs"
-fit_runs=cuda:auto,cuda:lbfgs,cpu:auto
+fit_runs=cuda:auto,cuda:newton,cuda:lbfgs,cpu:auto
 [ "$cpu_only" -eq 1 ] && fit_runs=cpu:auto,cpu:lbfgs
 if [ "$cpu_only" -eq 1 ]; then
   fit_comparisons=${GPU_CHECK_FIT_COMPARISONS:-1e6}
