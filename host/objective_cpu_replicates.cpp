@@ -478,6 +478,51 @@ void sum_buffers(const std::vector<double>& buffers, int threads, std::size_t si
     out[i] = s;
   }
 }
+
+// One pass over the rows for K parameter columns b (nf x K), in blocks of kLogisticBlock rows:
+// E = X_block b (rows x K), then transform(thread, first row, E) rewrites E in place, then the
+// thread's sums (p x K, column-major; row 0 the intercept's when o = 1) get the column sums of
+// E and X_block^T E. sums: threads x p x K, zeroed by the caller.
+template <class Transform>
+void replicate_rows_pass(const Rows& data, std::size_t o, std::size_t p, const Eigen::MatrixXd& b, int threads,
+                         bool parallel, std::vector<double>& sums, Transform&& transform) {
+  const std::size_t n = data.n_rows;
+  const std::size_t nf = data.n_features;
+  const auto kv = static_cast<Eigen::Index>(b.cols());
+  const std::size_t n_blocks = (n + kLogisticBlock - 1) / kLogisticBlock;
+#pragma omp parallel num_threads(threads) if (parallel)
+  {
+    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+    Eigen::Map<Eigen::MatrixXd> g(sums.data() + t * p * static_cast<std::size_t>(kv), static_cast<Eigen::Index>(p),
+                                  kv);
+    Eigen::MatrixXd block(static_cast<Eigen::Index>(kLogisticBlock), kv);
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t bb = 0; bb < static_cast<std::ptrdiff_t>(n_blocks); ++bb) {
+      const std::size_t begin = static_cast<std::size_t>(bb) * kLogisticBlock;
+      const auto rows = static_cast<Eigen::Index>(std::min(kLogisticBlock, n - begin));
+      auto e = block.topRows(rows);
+      if (!data.sparse) {
+        Eigen::Map<const RowMajorMatrix> x(data.dense.data() + begin * nf, rows, static_cast<Eigen::Index>(nf));
+        e.noalias() = x * b;
+      } else {
+        e.setZero();
+        for (Eigen::Index i = 0; i < rows; ++i)
+          for (auto q = data.row_ptr[begin + i]; q < data.row_ptr[begin + i + 1]; ++q)
+            e.row(i) += data.val[q] * b.row(data.col[q]);
+      }
+      transform(t, begin, e);
+      if (o) g.row(0) += e.colwise().sum();
+      if (!data.sparse) {
+        Eigen::Map<const RowMajorMatrix> x(data.dense.data() + begin * nf, rows, static_cast<Eigen::Index>(nf));
+        g.bottomRows(static_cast<Eigen::Index>(nf)).noalias() += x.transpose() * e;
+      } else {
+        for (Eigen::Index i = 0; i < rows; ++i)
+          for (auto q = data.row_ptr[begin + i]; q < data.row_ptr[begin + i + 1]; ++q)
+            g.row(static_cast<Eigen::Index>(o + data.col[q])) += data.val[q] * e.row(i);
+      }
+    }
+  }
+}
 }  // namespace
 
 void LogisticCpuObjective::value_gradient_replicates(const ReplicateBatch& batch, const double* theta,
@@ -498,59 +543,31 @@ void LogisticCpuObjective::value_gradient_replicates(const ReplicateBatch& batch
   if (o) intercepts = theta_m.row(0);
   std::vector<double> sums(static_cast<std::size_t>(threads_) * p * kv, 0.0);
   std::vector<double> thread_values(static_cast<std::size_t>(threads_) * kv, 0.0);
-  const std::size_t n_blocks = (n + kLogisticBlock - 1) / kLogisticBlock;
   double* curvature = replicate_curvature_.data();
   const bool parallel = n * kv * p >= kParallelWork;
-#pragma omp parallel num_threads(threads_) if (parallel)
-  {
-    const auto t = static_cast<std::size_t>(omp_get_thread_num());
-    Eigen::Map<Eigen::MatrixXd> g(sums.data() + t * p * kv, static_cast<Eigen::Index>(p), static_cast<Eigen::Index>(kv));
+  // E holds the margins X beta; each becomes the residual of its replicate's row weight.
+  replicate_rows_pass(data_, o, p, beta, threads_, parallel, sums, [&](std::size_t t, std::size_t begin, auto& e) {
     double* val = thread_values.data() + t * kv;
-    Eigen::MatrixXd eta(static_cast<Eigen::Index>(kLogisticBlock), static_cast<Eigen::Index>(kv));
-#pragma omp for schedule(static)
-    for (std::ptrdiff_t bb = 0; bb < static_cast<std::ptrdiff_t>(n_blocks); ++bb) {
-      const std::size_t begin = static_cast<std::size_t>(bb) * kLogisticBlock;
-      const auto rows = static_cast<Eigen::Index>(std::min(kLogisticBlock, n - begin));
-      auto e = eta.topRows(rows);
-      if (!data_.sparse) {
-        Eigen::Map<const RowMajorMatrix> x(data_.dense.data() + begin * nf, rows, static_cast<Eigen::Index>(nf));
-        e.noalias() = x * beta;
-      } else {
-        e.setZero();
-        for (Eigen::Index i = 0; i < rows; ++i)
-          for (auto q = data_.row_ptr[begin + i]; q < data_.row_ptr[begin + i + 1]; ++q)
-            e.row(i) += data_.val[q] * beta.row(data_.col[q]);
-      }
-      for (std::size_t k = 0; k < kv; ++k) {
-        const ReplicateWeights draw(batch.seed, batch.first + k);
-        for (Eigen::Index i = 0; i < rows; ++i) {
-          const std::size_t r = begin + static_cast<std::size_t>(i);
-          const auto kk = static_cast<Eigen::Index>(k);
-          const std::uint32_t d = draw(data_.w(r), r);
-          if (d == 0) {
-            e(i, kk) = 0.0;
-            curvature[k * n + r] = 0.0;
-            continue;
-          }
-          const auto terms =
-              values ? bernoulli_terms(e(i, kk) + intercepts[kk], data_.label[r], static_cast<double>(d))
-                     : detail::bernoulli_gradient_terms(e(i, kk) + intercepts[kk], data_.label[r], static_cast<double>(d));
-          val[k] += terms.value;
-          e(i, kk) = terms.residual;
-          curvature[k * n + r] = terms.curvature;
+    for (std::size_t k = 0; k < kv; ++k) {
+      const ReplicateWeights draw(batch.seed, batch.first + k);
+      const auto kk = static_cast<Eigen::Index>(k);
+      for (Eigen::Index i = 0; i < e.rows(); ++i) {
+        const std::size_t r = begin + static_cast<std::size_t>(i);
+        const std::uint32_t d = draw(data_.w(r), r);
+        if (d == 0) {
+          e(i, kk) = 0.0;
+          curvature[k * n + r] = 0.0;
+          continue;
         }
-      }
-      if (o) g.row(0) += e.colwise().sum();
-      if (!data_.sparse) {
-        Eigen::Map<const RowMajorMatrix> x(data_.dense.data() + begin * nf, rows, static_cast<Eigen::Index>(nf));
-        g.bottomRows(static_cast<Eigen::Index>(nf)).noalias() += x.transpose() * e;
-      } else {
-        for (Eigen::Index i = 0; i < rows; ++i)
-          for (auto q = data_.row_ptr[begin + i]; q < data_.row_ptr[begin + i + 1]; ++q)
-            g.row(static_cast<Eigen::Index>(o + data_.col[q])) += data_.val[q] * e.row(i);
+        const auto terms =
+            values ? bernoulli_terms(e(i, kk) + intercepts[kk], data_.label[r], static_cast<double>(d))
+                   : detail::bernoulli_gradient_terms(e(i, kk) + intercepts[kk], data_.label[r], static_cast<double>(d));
+        val[k] += terms.value;
+        e(i, kk) = terms.residual;
+        curvature[k * n + r] = terms.curvature;
       }
     }
-  }
+  });
   if (values) sum_buffers(thread_values, threads_, kv, values);
   sum_buffers(sums, threads_, p * kv, gradients);
   ++passes_;
@@ -570,44 +587,16 @@ void LogisticCpuObjective::hessian_vector_replicates(const ReplicateBatch& batch
   Eigen::RowVectorXd v0 = Eigen::RowVectorXd::Zero(static_cast<Eigen::Index>(kv));
   if (o) v0 = v_m.row(0);
   std::vector<double> sums(static_cast<std::size_t>(threads_) * p * kv, 0.0);
-  const std::size_t n_blocks = (n + kLogisticBlock - 1) / kLogisticBlock;
   const double* curvature = replicate_curvature_.data();
   const bool parallel = n * kv * p >= kParallelWork;
-#pragma omp parallel num_threads(threads_) if (parallel)
-  {
-    const auto t = static_cast<std::size_t>(omp_get_thread_num());
-    Eigen::Map<Eigen::MatrixXd> g(sums.data() + t * p * kv, static_cast<Eigen::Index>(p), static_cast<Eigen::Index>(kv));
-    Eigen::MatrixXd u(static_cast<Eigen::Index>(kLogisticBlock), static_cast<Eigen::Index>(kv));
-#pragma omp for schedule(static)
-    for (std::ptrdiff_t bb = 0; bb < static_cast<std::ptrdiff_t>(n_blocks); ++bb) {
-      const std::size_t begin = static_cast<std::size_t>(bb) * kLogisticBlock;
-      const auto rows = static_cast<Eigen::Index>(std::min(kLogisticBlock, n - begin));
-      auto e = u.topRows(rows);
-      if (!data_.sparse) {
-        Eigen::Map<const RowMajorMatrix> x(data_.dense.data() + begin * nf, rows, static_cast<Eigen::Index>(nf));
-        e.noalias() = x * vb;
-      } else {
-        e.setZero();
-        for (Eigen::Index i = 0; i < rows; ++i)
-          for (auto q = data_.row_ptr[begin + i]; q < data_.row_ptr[begin + i + 1]; ++q)
-            e.row(i) += data_.val[q] * vb.row(data_.col[q]);
-      }
-      for (std::size_t k = 0; k < kv; ++k) {
-        const auto kk = static_cast<Eigen::Index>(k);
-        for (Eigen::Index i = 0; i < rows; ++i)
-          e(i, kk) = curvature[k * n + begin + static_cast<std::size_t>(i)] * (e(i, kk) + v0[kk]);
-      }
-      if (o) g.row(0) += e.colwise().sum();
-      if (!data_.sparse) {
-        Eigen::Map<const RowMajorMatrix> x(data_.dense.data() + begin * nf, rows, static_cast<Eigen::Index>(nf));
-        g.bottomRows(static_cast<Eigen::Index>(nf)).noalias() += x.transpose() * e;
-      } else {
-        for (Eigen::Index i = 0; i < rows; ++i)
-          for (auto q = data_.row_ptr[begin + i]; q < data_.row_ptr[begin + i + 1]; ++q)
-            g.row(static_cast<Eigen::Index>(o + data_.col[q])) += data_.val[q] * e.row(i);
-      }
+  // E holds X v; each becomes c (x . v), c the curvature of its replicate's row.
+  replicate_rows_pass(data_, o, p, vb, threads_, parallel, sums, [&](std::size_t, std::size_t begin, auto& e) {
+    for (std::size_t k = 0; k < kv; ++k) {
+      const auto kk = static_cast<Eigen::Index>(k);
+      for (Eigen::Index i = 0; i < e.rows(); ++i)
+        e(i, kk) = curvature[k * n + begin + static_cast<std::size_t>(i)] * (e(i, kk) + v0[kk]);
     }
-  }
+  });
   sum_buffers(sums, threads_, p * kv, hv);
   ++passes_;
 }
