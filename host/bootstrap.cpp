@@ -570,6 +570,36 @@ void percentile_interval(std::vector<double>& draws, double level, bool ranks, d
   *hi = ranks ? quantile_inverse_cdf(draws, q_hi) : quantile_linear(draws, q_hi);
 }
 
+// The replicates of a bootstrap run, fitted in chunks by fit_chunk(first, count) (a
+// ReplicateFits) so that the estimates held at once stay within 256 MB; the summary counts
+// the used and dropped ones, and use(theta) gets each used replicate's estimate as fitted.
+template <class FitChunk, class Use>
+void run_replicates(const BootstrapOptions& b, double level, std::size_t n_params, BootstrapSummary& summary,
+                    FitChunk&& fit_chunk, Use&& use) {
+  summary = BootstrapSummary{};
+  summary.requested = b.replicates;
+  summary.seed = b.seed;
+  summary.level = level;
+  const std::size_t chunk = std::max<std::size_t>(
+      1, std::min<std::size_t>(b.replicates, (std::size_t{32} << 20) / std::max<std::size_t>(n_params, 1)));
+  for (std::size_t done = 0; done < b.replicates; done += chunk) {
+    const std::size_t count = std::min(chunk, b.replicates - done);
+    const ReplicateFits fits = fit_chunk(done, count);
+    summary.batch = fits.batch;
+    summary.method = fits.method;
+    summary.device = fits.device;
+    for (std::size_t j = 0; j < count; ++j) {
+      switch (fits.outcome[j]) {
+        case ReplicateOutcome::not_estimable: ++summary.dropped_not_estimable; continue;
+        case ReplicateOutcome::not_converged: ++summary.dropped_not_converged; continue;
+        case ReplicateOutcome::used: break;
+      }
+      ++summary.used;
+      use(fits.theta.data() + j * fits.n_params);
+    }
+  }
+}
+
 }  // namespace
 
 double quantile_linear(const std::vector<double>& sorted, double q) {
@@ -700,50 +730,34 @@ void bootstrap_bradley_terry(const Comparisons& data, const BradleyTerryOptions&
   std::vector<std::vector<double>> strength_draws(n_items), rank_draws(n_items);
   std::vector<double> home_draws;
   BootstrapSummary& summary = fit.bootstrap;
-  summary = BootstrapSummary{};
-  summary.requested = replicates;
-  summary.seed = b.seed;
-  summary.level = options.ci_level;
-  // Chunks of replicates bound the memory of the estimates held at once (256 MB).
-  const std::size_t chunk = std::max<std::size_t>(
-      1, std::min<std::size_t>(replicates, (std::size_t{32} << 20) / std::max<std::size_t>(start.size(), 1)));
   std::vector<double> s(n_items);
   std::vector<std::size_t> order(n_items);
-  for (std::size_t done = 0; done < replicates; done += chunk) {
-    const std::size_t count = std::min(chunk, replicates - done);
-    const ReplicateFits fits = fit_bradley_terry_replicates(data, options, penalty, start, done, count);
-    summary.batch = fits.batch;
-    summary.method = fits.method;
-    summary.device = fits.device;
-    for (std::size_t j = 0; j < count; ++j) {
-      switch (fits.outcome[j]) {
-        case ReplicateOutcome::not_estimable: ++summary.dropped_not_estimable; continue;
-        case ReplicateOutcome::not_converged: ++summary.dropped_not_converged; continue;
-        case ReplicateOutcome::used: break;
-      }
-      ++summary.used;
-      const double* theta = fits.theta.data() + j * fits.n_params;
-      std::copy(theta, theta + n_items, s.begin());
-      if (centre) {
-        const double mean = std::accumulate(s.begin(), s.end(), 0.0) / static_cast<double>(n_items);
-        for (double& v : s) v -= mean;
-      }
-      if (reference >= 0) {
-        const double ref = s[static_cast<std::size_t>(reference)];
-        for (double& v : s) v -= ref;
-      }
-      // Ranks: 1 + the number of items strictly stronger.
-      std::iota(order.begin(), order.end(), std::size_t{0});
-      std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return s[x] > s[y]; });
-      std::size_t rank = 1;
-      for (std::size_t r = 0; r < n_items; ++r) {
-        if (r > 0 && s[order[r]] < s[order[r - 1]]) rank = r + 1;
-        rank_draws[order[r]].push_back(static_cast<double>(rank));
-        strength_draws[order[r]].push_back(s[order[r]]);
-      }
-      if (options.home_advantage) home_draws.push_back(theta[n_items]);
-    }
-  }
+  run_replicates(
+      b, options.ci_level, start.size(), summary,
+      [&](std::size_t done, std::size_t count) {
+        return fit_bradley_terry_replicates(data, options, penalty, start, done, count);
+      },
+      [&](const double* theta) {
+        std::copy(theta, theta + n_items, s.begin());
+        if (centre) {
+          const double mean = std::accumulate(s.begin(), s.end(), 0.0) / static_cast<double>(n_items);
+          for (double& v : s) v -= mean;
+        }
+        if (reference >= 0) {
+          const double ref = s[static_cast<std::size_t>(reference)];
+          for (double& v : s) v -= ref;
+        }
+        // Ranks: 1 + the number of items strictly stronger.
+        std::iota(order.begin(), order.end(), std::size_t{0});
+        std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return s[x] > s[y]; });
+        std::size_t rank = 1;
+        for (std::size_t r = 0; r < n_items; ++r) {
+          if (r > 0 && s[order[r]] < s[order[r - 1]]) rank = r + 1;
+          rank_draws[order[r]].push_back(static_cast<double>(rank));
+          strength_draws[order[r]].push_back(s[order[r]]);
+        }
+        if (options.home_advantage) home_draws.push_back(theta[n_items]);
+      });
   fit.boot_lo.assign(n_items, 0.0);
   fit.boot_hi.assign(n_items, 0.0);
   fit.rank_lo.assign(n_items, 0.0);
@@ -843,31 +857,16 @@ void bootstrap_logistic(const Rows& data, const LogisticOptions& options, const 
   const BootstrapOptions& b = options.bootstrap;
   validate_bootstrap(b, options.ci_level);
   const std::size_t p = start.size();
-  const std::size_t replicates = b.replicates;
   std::vector<std::vector<double>> draws(p);
   BootstrapSummary& summary = fit.bootstrap;
-  summary = BootstrapSummary{};
-  summary.requested = replicates;
-  summary.seed = b.seed;
-  summary.level = options.ci_level;
-  const std::size_t chunk = std::max<std::size_t>(
-      1, std::min<std::size_t>(replicates, (std::size_t{32} << 20) / std::max<std::size_t>(p, 1)));
-  for (std::size_t done = 0; done < replicates; done += chunk) {
-    const std::size_t count = std::min(chunk, replicates - done);
-    const ReplicateFits fits = fit_logistic_replicates(data, options, penalty, start, done, count);
-    summary.batch = fits.batch;
-    summary.method = fits.method;
-    summary.device = fits.device;
-    for (std::size_t j = 0; j < count; ++j) {
-      switch (fits.outcome[j]) {
-        case ReplicateOutcome::not_estimable: ++summary.dropped_not_estimable; continue;
-        case ReplicateOutcome::not_converged: ++summary.dropped_not_converged; continue;
-        case ReplicateOutcome::used: break;
-      }
-      ++summary.used;
-      for (std::size_t i = 0; i < p; ++i) draws[i].push_back(fits.theta[j * p + i]);
-    }
-  }
+  run_replicates(
+      b, options.ci_level, p, summary,
+      [&](std::size_t done, std::size_t count) {
+        return fit_logistic_replicates(data, options, penalty, start, done, count);
+      },
+      [&](const double* theta) {
+        for (std::size_t i = 0; i < p; ++i) draws[i].push_back(theta[i]);
+      });
   fit.boot_lo.assign(p, 0.0);
   fit.boot_hi.assign(p, 0.0);
   for (std::size_t i = 0; i < p; ++i) percentile_interval(draws[i], options.ci_level, false, &fit.boot_lo[i], &fit.boot_hi[i]);
