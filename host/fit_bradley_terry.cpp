@@ -314,6 +314,9 @@ BradleyTerryFit fit_bradley_terry(const Comparisons& data, const BradleyTerryOpt
     if (automatic) newman_settings.newman_pass_budget = kNewmanPassBudget;
     opt = minimize_newman(*fitted, options.home_advantage, penalty, theta.data(), newman_settings,
                           options.solver.threads, newman_device);
+    // Passes on the device are the objective's own, counted by its passes() (as for the solvers
+    // through the seam); opt.passes counts only the passes Newman made over the host's data.
+    if (newman_device != nullptr) opt.passes = 0;
     if (automatic && opt.status == OptimizerStatus::no_progress) {
       // Newton-CG from Newman's last point, to the same target ||g|| <= tolerance * ||g0||.
       OptimizerSettings rest = settings;

@@ -130,7 +130,7 @@ void print(const Row& r, std::size_t data_bytes_per_row) {
 //                  bandwidth;
 //   compute floor: its double-precision work, the per-comparison (per-row) maths K times over
 //                  the measured rate of bernoulli_terms, plus for dense rows 4 n p K flops
-//                  (X beta and X^T r; 2 n p for a Hessian-vector product) over the FP64 rate.
+//                  (X beta and X^T r; the same for a Hessian-vector product) over the FP64 rate.
 // "x floor" is the pass over the larger floor; "x K=1" a batched pass over the single one.
 // On CUDA the variants of the scatter (atomics against the sorted segmented reduction of
 // --deterministic) and of dense rows (one fused read of X against two cuBLAS gemv calls) are
@@ -293,7 +293,7 @@ int run_passes(const std::string& device_name, double comparisons, double items,
     const btfit::Rows data = btfit::simulate_rows(spec, nullptr);
     std::snprintf(name, sizeof name, "dense %.0e x %.0f", rows, features);
     const double entries = rows * (features + 1.0);  // with the intercept column
-    const PassWork work{8.0 * rows * (features + 1.0), rows, 4.0 * entries, 2.0 * entries};
+    const PassWork work{8.0 * rows * (features + 1.0), rows, 4.0 * entries, 4.0 * entries};
     {
       const auto backend = btfit::make_logistic_objective(data, true, device, 0);
       print_passes(name, backend.device, device == btfit::Device::cuda ? "fused" : "-", work, floors,
@@ -379,13 +379,15 @@ int run_fits(double comparisons, double items, const std::vector<std::string>& r
       } else {
         ++failures;
       }
+      char objective[32] = "null";  // JSON has no NaN
+      if (std::isfinite(fit.objective)) std::snprintf(objective, sizeof objective, "%.17g", fit.objective);
       char entry[512];
       std::snprintf(entry, sizeof entry,
                     "%s{\"device\": \"%s\", \"solver_asked\": \"%s\", \"solver\": \"%s\", \"status\": \"%s\", "
-                    "\"objective\": %.17g, \"iterations\": %d, \"passes\": %zu, \"seconds_optimize\": %.6f, "
+                    "\"objective\": %s, \"iterations\": %d, \"passes\": %zu, \"seconds_optimize\": %.6f, "
                     "\"seconds_fit\": %.6f}",
                     json.back() == '[' ? "" : ", ", fit.device.c_str(), solver.c_str(), fit.solver.c_str(),
-                    status.c_str(), fit.objective, fit.iterations, fit.passes, fit.seconds_optimize, fit.seconds);
+                    status.c_str(), objective, fit.iterations, fit.passes, fit.seconds_optimize, fit.seconds);
       json += entry;
     }
   }
